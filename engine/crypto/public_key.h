@@ -47,6 +47,9 @@ class PublicKey {
   [[nodiscard]] void* native_handle() const noexcept { return pkey_.get(); }
 
  private:
+  // Takes ownership of an EVP_PKEY, checks its type and parameters, and builds the handle (public_key.cc).
+  [[nodiscard]] static Result<PublicKey> from_owned_pkey(void* evp_pkey);
+
   PublicKey(std::shared_ptr<void> pkey, KeyType type, int bits, std::shared_ptr<const Bytes> spki)
       : pkey_(std::move(pkey)), type_(type), bits_(bits), spki_(std::move(spki)) {}
 
