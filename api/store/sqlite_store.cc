@@ -1,0 +1,878 @@
+// SqliteStore: the raw sqlite3 C API, one connection, prepared statements cached per connection.
+//
+// Every write goes through Impl::write(): mutex, BEGIN IMMEDIATE, body, COMMIT; any error on the way
+// rolls the transaction back before the mutex is released, so a failed call leaves no trace and the next
+// call starts on a clean connection. Reads run under the same mutex, one statement each, so each sees
+// one consistent snapshot.
+#include "api/store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <fmt/core.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "engine/base/json_writer.h"
+
+namespace sigil::store {
+namespace {
+
+// Schema migrations, applied in order, each once, each in its own transaction; schema_migrations records
+// the versions applied (version N = kMigrations[N - 1]). Never edit a released entry: append a new one.
+//
+// Foreign keys cover ownership only (app -> tenant, client -> app, user -> tenant, mobile key -> app).
+// Sessions and refresh tokens carry ids without foreign keys: a session may name a client or user that the
+// service layer manages elsewhere, and a login must not fail on that.
+constexpr std::string_view kMigrations[] = {
+    // 1: initial schema.
+    R"sql(
+CREATE TABLE tenants (
+  id         TEXT PRIMARY KEY NOT NULL,
+  name       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE apps (
+  id                      TEXT PRIMARY KEY NOT NULL,
+  tenant_id               TEXT NOT NULL REFERENCES tenants(id),
+  name                    TEXT NOT NULL,
+  redirect_uris           TEXT NOT NULL,  -- JSON array of strings
+  origins                 TEXT NOT NULL,  -- JSON array of strings
+  rp_id                   TEXT NOT NULL,
+  resources               TEXT NOT NULL,  -- JSON array of strings
+  allow_client_challenges INTEGER NOT NULL,
+  public_signup           INTEGER NOT NULL,
+  created_at              INTEGER NOT NULL
+) STRICT;
+CREATE INDEX apps_by_tenant_name ON apps(tenant_id, name);
+
+CREATE TABLE clients (
+  client_id   TEXT PRIMARY KEY NOT NULL,
+  app_id      TEXT NOT NULL REFERENCES apps(id),
+  tenant_id   TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  name        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX clients_by_app ON clients(app_id);
+
+CREATE TABLE users (
+  id             TEXT PRIMARY KEY NOT NULL,
+  tenant_id      TEXT NOT NULL REFERENCES tenants(id),
+  email          TEXT NOT NULL,
+  phone          TEXT NOT NULL,
+  email_verified INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX users_email ON users(tenant_id, email) WHERE email != '';
+CREATE UNIQUE INDEX users_phone ON users(tenant_id, phone) WHERE phone != '';
+
+CREATE TABLE mobile_keys (
+  app_id       TEXT NOT NULL REFERENCES apps(id),
+  key_id       TEXT NOT NULL,
+  user_id      TEXT NOT NULL,
+  spki         BLOB NOT NULL,
+  key_type     TEXT NOT NULL,
+  os           TEXT NOT NULL,
+  device_id    TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  PRIMARY KEY (app_id, key_id)
+) STRICT;
+CREATE INDEX mobile_keys_by_user ON mobile_keys(app_id, user_id);
+
+CREATE TABLE sessions (
+  id                TEXT PRIMARY KEY NOT NULL,
+  app_id            TEXT NOT NULL,
+  user_id           TEXT NOT NULL,
+  client_id         TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  auth_time         INTEGER NOT NULL,
+  amr               TEXT NOT NULL,  -- JSON array of strings
+  client_attributes TEXT NOT NULL,  -- JSON object
+  ended_at          INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE refresh_tokens (
+  token_hash        BLOB PRIMARY KEY NOT NULL,
+  family_id         TEXT NOT NULL,
+  session_id        TEXT NOT NULL,
+  client_id         TEXT NOT NULL,
+  app_id            TEXT NOT NULL,
+  user_id           TEXT NOT NULL,
+  scope             TEXT NOT NULL,
+  resource          TEXT NOT NULL,
+  created_at        INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  family_expires_at INTEGER NOT NULL,
+  rotated_at        INTEGER NOT NULL,
+  revoked_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family_id);
+CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
+
+CREATE TABLE signing_keys (
+  kid            TEXT PRIMARY KEY NOT NULL,
+  alg            TEXT NOT NULL,
+  sealed_private BLOB NOT NULL,
+  created_at     INTEGER NOT NULL,
+  retired_at     INTEGER NOT NULL
+) STRICT;
+)sql",
+};
+
+constexpr int kBusyTimeoutMs = 5000;
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+struct CachedStmt {
+  StmtPtr stmt;
+  bool in_use = false;
+};
+
+// One use of a cached prepared statement. Binds positionally (1, 2, ...) in call order; a failed bind is
+// remembered and reported by step(). Reset and unbound on destruction, so the next user starts clean.
+class Query {
+ public:
+  explicit Query(CachedStmt& cached) noexcept : cached_(&cached), stmt_(cached.stmt.get()) { cached.in_use = true; }
+  Query(Query&& o) noexcept
+      : cached_(std::exchange(o.cached_, nullptr)), stmt_(std::exchange(o.stmt_, nullptr)), next_(o.next_),
+        rc_(o.rc_) {}
+  Query& operator=(Query&&) = delete;
+  ~Query() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    cached_->in_use = false;
+  }
+
+  Query& text(std::string_view v) {
+    // A null pointer would bind SQL NULL; an empty string is "".
+    return check(sqlite3_bind_text64(stmt_, ++next_, v.data() != nullptr ? v.data() : "", v.size(),
+                                     SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Query& integer(int64_t v) { return check(sqlite3_bind_int64(stmt_, ++next_, v)); }
+  Query& boolean(bool v) { return integer(v ? 1 : 0); }
+  Query& blob(ByteView v) {
+    // sqlite3_bind_blob with a null pointer binds NULL; an empty value must stay an empty blob.
+    if (v.empty()) return check(sqlite3_bind_zeroblob(stmt_, ++next_, 0));
+    return check(sqlite3_bind_blob64(stmt_, ++next_, v.data(), v.size(), SQLITE_TRANSIENT));
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an (extended) error code.
+  [[nodiscard]] int step() noexcept { return rc_ != SQLITE_OK ? rc_ : sqlite3_step(stmt_); }
+
+  [[nodiscard]] std::string column_text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n));
+  }
+  [[nodiscard]] int64_t column_int(int col) const noexcept { return sqlite3_column_int64(stmt_, col); }
+  [[nodiscard]] bool column_bool(int col) const noexcept { return column_int(col) != 0; }
+  [[nodiscard]] Bytes column_blob(int col) const {
+    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, col));
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? Bytes() : Bytes(p, p + n);
+  }
+
+ private:
+  Query& check(int rc) noexcept {
+    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+
+  CachedStmt* cached_;
+  sqlite3_stmt* stmt_;
+  int next_ = 0;
+  int rc_ = SQLITE_OK;
+};
+
+std::string json_string_array(const std::vector<std::string>& values) {
+  JsonWriter w;
+  w.begin_array();
+  for (const std::string& v : values) w.string(v);
+  w.end_array();
+  return std::move(w).str();
+}
+
+// Union of `base` and `extra`, order kept, duplicates dropped.
+std::vector<std::string> merge_amr(std::vector<std::string> base, const std::vector<std::string>& extra) {
+  for (const std::string& m : extra) {
+    if (std::find(base.begin(), base.end(), m) == base.end()) base.push_back(m);
+  }
+  return base;
+}
+
+Error unavailable() { return Error{ErrorCode::kUnavailable, "Storage unavailable", {}, {}}; }
+
+// SELECT column lists; the readers below take columns in exactly this order.
+#define SIGIL_TENANT_COLS "id, name, created_at"
+#define SIGIL_APP_COLS                                                                                 \
+  "id, tenant_id, name, redirect_uris, origins, rp_id, resources, allow_client_challenges, public_signup, " \
+  "created_at"
+#define SIGIL_CLIENT_COLS "client_id, app_id, tenant_id, secret_hash, name, created_at"
+#define SIGIL_USER_COLS "id, tenant_id, email, phone, email_verified, created_at"
+#define SIGIL_MOBILE_KEY_COLS \
+  "app_id, key_id, user_id, spki, key_type, os, device_id, display_name, created_at, last_used_at"
+#define SIGIL_SESSION_COLS \
+  "id, app_id, user_id, client_id, created_at, auth_time, amr, client_attributes, ended_at"
+#define SIGIL_REFRESH_COLS                                                                               \
+  "token_hash, family_id, session_id, client_id, app_id, user_id, scope, resource, created_at, expires_at, " \
+  "family_expires_at, rotated_at, revoked_at"
+#define SIGIL_SIGNING_KEY_COLS "kid, alg, sealed_private, created_at, retired_at"
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  Impl(const Clock& c, sqlite3* handle) : clock(c), db(handle) {}
+  ~Impl() {
+    stmts.clear();  // statements are finalized before the connection closes
+    sqlite3_close_v2(db);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // ---- errors -------------------------------------------------------------------------------------------
+
+  // Maps a failed SQLite call to the API's error. Only the SQLite message and the operation name are logged:
+  // messages name tables and columns, never bound values.
+  Error fail(int rc, std::string_view what) const {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Error{ErrorCode::kConflict, "Referenced entity does not exist", {}, {}};
+      }
+      return Error{ErrorCode::kConflict, "Already exists", {}, {}};
+    }
+    fmt::print(stderr, "sigil: sqlite: {} failed: {} (code {}: {})\n", what,
+               db != nullptr ? sqlite3_errmsg(db) : "no connection", rc, sqlite3_errstr(rc));
+    return unavailable();
+  }
+  Error corrupt(std::string_view what) const {
+    fmt::print(stderr, "sigil: sqlite: {}: stored JSON is malformed\n", what);
+    return unavailable();
+  }
+
+  // ---- statements ---------------------------------------------------------------------------------------
+
+  // The cached statement for `sql` (a string literal: the cache keys on the view). Caller holds mu.
+  Result<Query> query(std::string_view sql) {
+    auto it = stmts.find(sql);
+    if (it == stmts.end()) {
+      sqlite3_stmt* raw = nullptr;
+      const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                        &raw, nullptr);
+      if (rc != SQLITE_OK) {
+        sqlite3_finalize(raw);
+        return std::unexpected(fail(rc, "prepare"));
+      }
+      it = stmts.emplace(sql, CachedStmt{StmtPtr(raw), false}).first;
+    }
+    // A statement is never used twice at once: every Query is scoped inside one store call.
+    SIGIL_CHECK(!it->second.in_use);
+    return Query(it->second);
+  }
+
+  // Runs a statement that returns no rows.
+  Result<void> run(Query& q, std::string_view what) {
+    const int rc = q.step();
+    if (rc != SQLITE_DONE) return std::unexpected(fail(rc, what));
+    return {};
+  }
+  Result<void> run(std::string_view sql, std::string_view what) {
+    SIGIL_ASSIGN_OR_RETURN(Query q, query(sql));
+    return run(q, what);
+  }
+
+  // Runs a multi-statement script (migrations, pragmas).
+  Result<void> exec(const std::string& sql, std::string_view what) {
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return std::unexpected(fail(rc, what));
+    return {};
+  }
+
+  // One row into `read`, or nullopt when there is none.
+  template <typename Read>
+  auto find_one(Query& q, std::string_view what, Read read) -> Result<std::optional<typename decltype(read(q))::value_type>> {
+    const int rc = q.step();
+    if (rc == SQLITE_DONE) return std::nullopt;
+    if (rc != SQLITE_ROW) return std::unexpected(fail(rc, what));
+    auto row = read(q);
+    if (!row) return std::unexpected(std::move(row).error());
+    return std::move(*row);
+  }
+  template <typename Read>
+  auto find_all(Query& q, std::string_view what, Read read) -> Result<std::vector<typename decltype(read(q))::value_type>> {
+    std::vector<typename decltype(read(q))::value_type> out;
+    for (;;) {
+      const int rc = q.step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return std::unexpected(fail(rc, what));
+      auto row = read(q);
+      if (!row) return std::unexpected(std::move(row).error());
+      out.push_back(std::move(*row));
+    }
+  }
+
+  // ---- transactions -------------------------------------------------------------------------------------
+
+  // Rolls back the open transaction, if any (SQLite may already have rolled it back after some errors).
+  void rollback() noexcept {
+    if (sqlite3_get_autocommit(db) != 0) return;
+    const int rc = sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+      fmt::print(stderr, "sigil: sqlite: rollback failed: {} (code {})\n", sqlite3_errmsg(db), rc);
+    }
+  }
+
+  // The transaction of one write call: rolled back unless committed.
+  class Transaction {
+   public:
+    explicit Transaction(Impl& impl) noexcept : impl_(&impl) {}
+    Transaction(Transaction&& o) noexcept : impl_(std::exchange(o.impl_, nullptr)) {}
+    Transaction& operator=(Transaction&&) = delete;
+    ~Transaction() { rollback(); }
+
+    void rollback() noexcept {
+      if (Impl* impl = std::exchange(impl_, nullptr)) impl->rollback();
+    }
+    [[nodiscard]] bool active() const noexcept { return impl_ != nullptr; }
+    Result<void> commit() {
+      Impl* impl = std::exchange(impl_, nullptr);
+      auto r = impl->run("COMMIT", "commit");
+      if (!r) impl->rollback();
+      return r;
+    }
+
+   private:
+    Impl* impl_;
+  };
+
+  Result<Transaction> begin() {
+    SIGIL_TRY(run("BEGIN IMMEDIATE", "begin"));
+    return Transaction(*this);
+  }
+
+  // mutex + BEGIN IMMEDIATE + body(txn) + COMMIT. The body returns Result<T>; an error (or a body that
+  // rolled txn back itself) commits nothing.
+  template <typename Body>
+  auto write(Body body) -> decltype(body(std::declval<Transaction&>())) {
+    std::lock_guard lock(mu);
+    SIGIL_ASSIGN_OR_RETURN(Transaction txn, begin());
+    auto result = body(txn);
+    if (!result) return result;  // txn's destructor rolls back
+    if (txn.active()) SIGIL_TRY(txn.commit());
+    return result;
+  }
+
+  // ---- JSON columns -------------------------------------------------------------------------------------
+
+  Result<std::vector<std::string>> parse_string_array(const std::string& text, std::string_view what) {
+    simdjson::padded_string padded(text);
+    simdjson::ondemand::document doc;
+    if (json.iterate(padded).get(doc) != simdjson::SUCCESS) return std::unexpected(corrupt(what));
+    simdjson::ondemand::array array;
+    if (doc.get_array().get(array) != simdjson::SUCCESS) return std::unexpected(corrupt(what));
+    std::vector<std::string> out;
+    for (auto item : array) {
+      std::string_view s;
+      if (item.get_string().get(s) != simdjson::SUCCESS) return std::unexpected(corrupt(what));
+      out.emplace_back(s);
+    }
+    return out;
+  }
+
+  // ---- row readers (column order: the SIGIL_*_COLS lists) ------------------------------------------------
+
+  static Result<Tenant> read_tenant(const Query& q) {
+    return Tenant{q.column_text(0), q.column_text(1), q.column_int(2)};
+  }
+  Result<App> read_app(const Query& q) {
+    App a;
+    a.id = q.column_text(0);
+    a.tenant_id = q.column_text(1);
+    a.name = q.column_text(2);
+    SIGIL_ASSIGN_OR_RETURN(a.redirect_uris, parse_string_array(q.column_text(3), "apps.redirect_uris"));
+    SIGIL_ASSIGN_OR_RETURN(a.origins, parse_string_array(q.column_text(4), "apps.origins"));
+    a.rp_id = q.column_text(5);
+    SIGIL_ASSIGN_OR_RETURN(a.resources, parse_string_array(q.column_text(6), "apps.resources"));
+    a.allow_client_challenges = q.column_bool(7);
+    a.public_signup = q.column_bool(8);
+    a.created_at = q.column_int(9);
+    return a;
+  }
+  static Result<Client> read_client(const Query& q) {
+    return Client{q.column_text(0), q.column_text(1), q.column_text(2),
+                  q.column_blob(3), q.column_text(4), q.column_int(5)};
+  }
+  static Result<User> read_user(const Query& q) {
+    return User{q.column_text(0), q.column_text(1), q.column_text(2),
+                q.column_text(3), q.column_bool(4), q.column_int(5)};
+  }
+  static Result<MobileKey> read_mobile_key(const Query& q) {
+    return MobileKey{q.column_text(0), q.column_text(1), q.column_text(2), q.column_blob(3), q.column_text(4),
+                     q.column_text(5), q.column_text(6), q.column_text(7), q.column_int(8), q.column_int(9)};
+  }
+  Result<Session> read_session(const Query& q) {
+    Session s;
+    s.id = q.column_text(0);
+    s.app_id = q.column_text(1);
+    s.user_id = q.column_text(2);
+    s.client_id = q.column_text(3);
+    s.created_at = q.column_int(4);
+    s.auth_time = q.column_int(5);
+    SIGIL_ASSIGN_OR_RETURN(s.amr, parse_string_array(q.column_text(6), "sessions.amr"));
+    s.client_attributes_json = q.column_text(7);
+    s.ended_at = q.column_int(8);
+    return s;
+  }
+  static Result<RefreshToken> read_refresh_token(const Query& q) {
+    RefreshToken t;
+    t.token_hash = q.column_blob(0);
+    t.family_id = q.column_text(1);
+    t.session_id = q.column_text(2);
+    t.client_id = q.column_text(3);
+    t.app_id = q.column_text(4);
+    t.user_id = q.column_text(5);
+    t.scope = q.column_text(6);
+    t.resource = q.column_text(7);
+    t.created_at = q.column_int(8);
+    t.expires_at = q.column_int(9);
+    t.family_expires_at = q.column_int(10);
+    t.rotated_at = q.column_int(11);
+    t.revoked_at = q.column_int(12);
+    return t;
+  }
+  static Result<SigningKeyRow> read_signing_key(const Query& q) {
+    return SigningKeyRow{q.column_text(0), q.column_text(1), q.column_blob(2), q.column_int(3), q.column_int(4)};
+  }
+
+  // ---- shared write steps (caller holds mu inside a transaction) ----------------------------------------
+
+  Result<void> insert_session(const Session& s) {
+    SIGIL_ASSIGN_OR_RETURN(Query q, query("INSERT INTO sessions (" SIGIL_SESSION_COLS
+                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.text(s.id).text(s.app_id).text(s.user_id).text(s.client_id).integer(s.created_at).integer(s.auth_time);
+    q.text(json_string_array(s.amr)).text(s.client_attributes_json).integer(s.ended_at);
+    return run(q, "insert session");
+  }
+  Result<void> insert_refresh_token(const RefreshToken& t) {
+    SIGIL_ASSIGN_OR_RETURN(Query q, query("INSERT INTO refresh_tokens (" SIGIL_REFRESH_COLS
+                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.blob(t.token_hash).text(t.family_id).text(t.session_id).text(t.client_id).text(t.app_id).text(t.user_id);
+    q.text(t.scope).text(t.resource).integer(t.created_at).integer(t.expires_at).integer(t.family_expires_at);
+    q.integer(t.rotated_at).integer(t.revoked_at);
+    return run(q, "insert refresh token");
+  }
+
+  // ---- open ---------------------------------------------------------------------------------------------
+
+  Result<void> configure(bool read_only) {
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    SIGIL_TRY(exec("PRAGMA foreign_keys = ON", "pragma foreign_keys"));
+    SIGIL_TRY(exec("PRAGMA synchronous = FULL", "pragma synchronous"));
+    // WAL is persistent in the file; a read-only connection uses whatever mode the file has.
+    if (read_only) return {};
+    std::lock_guard lock(mu);
+    SIGIL_ASSIGN_OR_RETURN(Query q, query("PRAGMA journal_mode = WAL"));
+    const int rc = q.step();
+    if (rc != SQLITE_ROW) return std::unexpected(fail(rc, "pragma journal_mode"));
+    if (q.column_text(0) != "wal") {
+      fmt::print(stderr, "sigil: sqlite: journal_mode is '{}', WAL is required\n", q.column_text(0));
+      return std::unexpected(unavailable());
+    }
+    return {};
+  }
+
+  Result<int64_t> schema_version() {
+    SIGIL_ASSIGN_OR_RETURN(Query q, query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+    const int rc = q.step();
+    if (rc != SQLITE_ROW) return std::unexpected(fail(rc, "read schema version"));
+    return q.column_int(0);
+  }
+
+  Result<void> migrate(bool read_only) {
+    const auto latest = static_cast<int64_t>(std::size(kMigrations));
+    std::lock_guard lock(mu);
+    if (!read_only) {
+      SIGIL_TRY(exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL) STRICT",
+                     "create schema_migrations"));
+      for (int64_t version = 1; version <= latest; ++version) {
+        SIGIL_ASSIGN_OR_RETURN(Transaction txn, begin());
+        // Read inside the write transaction: another process may have migrated since the last look.
+        SIGIL_ASSIGN_OR_RETURN(int64_t current, schema_version());
+        if (current >= version) continue;  // txn rolls back: nothing was written
+        if (current != version - 1) {
+          fmt::print(stderr, "sigil: sqlite: schema version {} has gaps\n", current);
+          return std::unexpected(unavailable());
+        }
+        SIGIL_TRY(exec(std::string(kMigrations[version - 1]), "migration"));
+        {
+          SIGIL_ASSIGN_OR_RETURN(Query q,
+                                 query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"));
+          q.integer(version).integer(clock.now_s());
+          SIGIL_TRY(run(q, "record migration"));
+        }
+        SIGIL_TRY(txn.commit());
+      }
+    }
+    SIGIL_ASSIGN_OR_RETURN(int64_t current, schema_version());
+    if (current != latest) {
+      // Newer than this build (a downgrade), or a read-only file that was never migrated.
+      fmt::print(stderr, "sigil: sqlite: schema version {} but this build needs {}\n", current, latest);
+      return std::unexpected(unavailable());
+    }
+    return {};
+  }
+
+  const Clock& clock;
+  sqlite3* db;
+  std::mutex mu;  // guards db, stmts and json
+  std::unordered_map<std::string_view, CachedStmt> stmts;
+  simdjson::ondemand::parser json;
+};
+
+// ---- open / lifetime ----------------------------------------------------------------------------------
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, const Clock& clock,
+                                                       OpenOptions options) {
+  // The store's mutex serialises every use of the connection, so SQLite's own connection mutex is not needed.
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  flags |= options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  auto impl = std::make_unique<Impl>(clock, raw);  // owns the handle even when open failed
+  if (rc != SQLITE_OK) {
+    fmt::print(stderr, "sigil: sqlite: cannot open '{}'\n", path);
+    return std::unexpected(impl->fail(rc, "open"));
+  }
+  SIGIL_TRY(impl->configure(options.read_only));
+  SIGIL_TRY(impl->migrate(options.read_only));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+int SqliteStore::latest_schema_version() noexcept { return static_cast<int>(std::size(kMigrations)); }
+
+// ---- tenants, apps, clients ---------------------------------------------------------------------------
+
+Result<void> SqliteStore::create_tenant(const Tenant& t) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO tenants (" SIGIL_TENANT_COLS ") VALUES (?, ?, ?)"));
+    q.text(t.id).text(t.name).integer(t.created_at);
+    return impl_->run(q, "insert tenant");
+  });
+}
+
+Result<std::optional<Tenant>> SqliteStore::find_tenant(const std::string& id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_TENANT_COLS " FROM tenants WHERE id = ?"));
+  q.text(id);
+  return impl_->find_one(q, "find tenant", Impl::read_tenant);
+}
+
+Result<std::vector<Tenant>> SqliteStore::list_tenants() {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q,
+                         impl_->query("SELECT " SIGIL_TENANT_COLS " FROM tenants ORDER BY created_at, id"));
+  return impl_->find_all(q, "list tenants", Impl::read_tenant);
+}
+
+Result<void> SqliteStore::create_app(const App& app) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO apps (" SIGIL_APP_COLS
+                                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.text(app.id).text(app.tenant_id).text(app.name).text(json_string_array(app.redirect_uris));
+    q.text(json_string_array(app.origins)).text(app.rp_id).text(json_string_array(app.resources));
+    q.boolean(app.allow_client_challenges).boolean(app.public_signup).integer(app.created_at);
+    return impl_->run(q, "insert app");
+  });
+}
+
+Result<void> SqliteStore::update_app(const App& app) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    // id, tenant_id and created_at are fixed at creation.
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "UPDATE apps SET name = ?, redirect_uris = ?, origins = ?, rp_id = ?, resources = ?, "
+        "allow_client_challenges = ?, public_signup = ? WHERE id = ?"));
+    q.text(app.name).text(json_string_array(app.redirect_uris)).text(json_string_array(app.origins));
+    q.text(app.rp_id).text(json_string_array(app.resources)).boolean(app.allow_client_challenges);
+    q.boolean(app.public_signup).text(app.id);
+    SIGIL_TRY(impl_->run(q, "update app"));
+    if (sqlite3_changes(impl_->db) == 0) return make_error(ErrorCode::kNotFound, "App not found");
+    return {};
+  });
+}
+
+Result<std::optional<App>> SqliteStore::find_app(const std::string& app_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_APP_COLS " FROM apps WHERE id = ?"));
+  q.text(app_id);
+  return impl_->find_one(q, "find app", [&](const Query& row) { return impl_->read_app(row); });
+}
+
+Result<std::optional<App>> SqliteStore::find_app_by_name(const std::string& tenant_id, const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  // Names are not unique; the oldest app of that name wins.
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_APP_COLS " FROM apps WHERE tenant_id = ? AND "
+                                               "name = ? ORDER BY created_at, id LIMIT 1"));
+  q.text(tenant_id).text(name);
+  return impl_->find_one(q, "find app by name", [&](const Query& row) { return impl_->read_app(row); });
+}
+
+Result<std::vector<App>> SqliteStore::list_apps() {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_APP_COLS " FROM apps ORDER BY created_at, id"));
+  return impl_->find_all(q, "list apps", [&](const Query& row) { return impl_->read_app(row); });
+}
+
+Result<void> SqliteStore::create_client(const Client& c) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q,
+                           impl_->query("INSERT INTO clients (" SIGIL_CLIENT_COLS ") VALUES (?, ?, ?, ?, ?, ?)"));
+    q.text(c.client_id).text(c.app_id).text(c.tenant_id).blob(c.secret_hash).text(c.name).integer(c.created_at);
+    return impl_->run(q, "insert client");
+  });
+}
+
+Result<std::optional<Client>> SqliteStore::find_client(const std::string& client_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_CLIENT_COLS " FROM clients WHERE client_id = ?"));
+  q.text(client_id);
+  return impl_->find_one(q, "find client", Impl::read_client);
+}
+
+Result<std::vector<Client>> SqliteStore::list_clients(const std::string& app_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_CLIENT_COLS
+                                               " FROM clients WHERE app_id = ? ORDER BY created_at, client_id"));
+  q.text(app_id);
+  return impl_->find_all(q, "list clients", Impl::read_client);
+}
+
+// ---- users ----------------------------------------------------------------------------------------------
+
+Result<void> SqliteStore::create_user(const User& u) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q,
+                           impl_->query("INSERT INTO users (" SIGIL_USER_COLS ") VALUES (?, ?, ?, ?, ?, ?)"));
+    q.text(u.id).text(u.tenant_id).text(u.email).text(u.phone).boolean(u.email_verified).integer(u.created_at);
+    return impl_->run(q, "insert user");
+  });
+}
+
+Result<std::optional<User>> SqliteStore::find_user(const std::string& user_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_USER_COLS " FROM users WHERE id = ?"));
+  q.text(user_id);
+  return impl_->find_one(q, "find user", Impl::read_user);
+}
+
+// `email != ''` / `phone != ''` let the planner use the partial unique indexes, and make an empty
+// identifier match nobody.
+Result<std::optional<User>> SqliteStore::find_user_by_email(const std::string& tenant_id, const std::string& email) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_USER_COLS
+                                               " FROM users WHERE tenant_id = ? AND email = ? AND email != ''"));
+  q.text(tenant_id).text(email);
+  return impl_->find_one(q, "find user by email", Impl::read_user);
+}
+
+Result<std::optional<User>> SqliteStore::find_user_by_phone(const std::string& tenant_id, const std::string& phone) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_USER_COLS
+                                               " FROM users WHERE tenant_id = ? AND phone = ? AND phone != ''"));
+  q.text(tenant_id).text(phone);
+  return impl_->find_one(q, "find user by phone", Impl::read_user);
+}
+
+Result<void> SqliteStore::set_email_verified(const std::string& user_id) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("UPDATE users SET email_verified = 1 WHERE id = ?"));
+    q.text(user_id);
+    SIGIL_TRY(impl_->run(q, "set email verified"));
+    if (sqlite3_changes(impl_->db) == 0) return make_error(ErrorCode::kNotFound, "User not found");
+    return {};
+  });
+}
+
+// ---- mobile keys ----------------------------------------------------------------------------------------
+
+Result<void> SqliteStore::insert_mobile_key(const MobileKey& k) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO mobile_keys (" SIGIL_MOBILE_KEY_COLS
+                                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.text(k.app_id).text(k.key_id).text(k.user_id).blob(k.spki_der).text(k.key_type).text(k.os);
+    q.text(k.device_id).text(k.display_name).integer(k.created_at).integer(k.last_used_at);
+    return impl_->run(q, "insert mobile key");
+  });
+}
+
+Result<std::optional<MobileKey>> SqliteStore::find_mobile_key(const std::string& app_id, const std::string& key_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_MOBILE_KEY_COLS
+                                               " FROM mobile_keys WHERE app_id = ? AND key_id = ?"));
+  q.text(app_id).text(key_id);
+  return impl_->find_one(q, "find mobile key", Impl::read_mobile_key);
+}
+
+Result<int> SqliteStore::count_mobile_keys(const std::string& app_id, const std::string& user_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q,
+                         impl_->query("SELECT COUNT(*) FROM mobile_keys WHERE app_id = ? AND user_id = ?"));
+  q.text(app_id).text(user_id);
+  const int rc = q.step();
+  if (rc != SQLITE_ROW) return std::unexpected(impl_->fail(rc, "count mobile keys"));
+  return static_cast<int>(q.column_int(0));
+}
+
+Result<bool> SqliteStore::delete_mobile_key(const std::string& app_id, const std::string& user_id,
+                                            const std::string& key_id) {
+  return impl_->write([&](Impl::Transaction&) -> Result<bool> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "DELETE FROM mobile_keys WHERE app_id = ? AND key_id = ? AND user_id = ?"));
+    q.text(app_id).text(key_id).text(user_id);
+    SIGIL_TRY(impl_->run(q, "delete mobile key"));
+    return sqlite3_changes(impl_->db) > 0;
+  });
+}
+
+// ---- sessions and login ---------------------------------------------------------------------------------
+
+Result<std::optional<Session>> SqliteStore::find_session(const std::string& id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_SESSION_COLS " FROM sessions WHERE id = ?"));
+  q.text(id);
+  return impl_->find_one(q, "find session", [&](const Query& row) { return impl_->read_session(row); });
+}
+
+Result<bool> SqliteStore::end_session(const std::string& id, int64_t now) {
+  return impl_->write([&](Impl::Transaction& txn) -> Result<bool> {
+    {
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at = 0"));
+      q.integer(now).text(id);
+      SIGIL_TRY(impl_->run(q, "end session"));
+    }
+    if (sqlite3_changes(impl_->db) == 0) {
+      txn.rollback();
+      return false;
+    }
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at = 0"));
+    q.integer(now).text(id);
+    SIGIL_TRY(impl_->run(q, "revoke session refresh tokens"));
+    return true;
+  });
+}
+
+Result<void> SqliteStore::commit_login(const LoginWrite& w) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    if (w.new_session) {
+      Session s = *w.new_session;
+      s.amr = merge_amr(std::move(s.amr), w.amr);
+      SIGIL_TRY(impl_->insert_session(s));
+    } else if (!w.join_session_id.empty()) {
+      std::vector<std::string> amr;
+      {
+        SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT amr FROM sessions WHERE id = ? AND ended_at = 0"));
+        q.text(w.join_session_id);
+        const int rc = q.step();
+        if (rc == SQLITE_DONE) return make_error(ErrorCode::kNotFound, "Session not found");
+        if (rc != SQLITE_ROW) return std::unexpected(impl_->fail(rc, "load session"));
+        SIGIL_ASSIGN_OR_RETURN(amr, impl_->parse_string_array(q.column_text(0), "sessions.amr"));
+      }
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("UPDATE sessions SET amr = ?, auth_time = ? WHERE id = ?"));
+      q.text(json_string_array(merge_amr(std::move(amr), w.amr))).integer(w.auth_time).text(w.join_session_id);
+      SIGIL_TRY(impl_->run(q, "join session"));
+    }
+    if (w.refresh_token) SIGIL_TRY(impl_->insert_refresh_token(*w.refresh_token));
+    if (!w.mobile_key_id.empty()) {
+      // A key deleted meanwhile is not an error: the login itself was verified before.
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE mobile_keys SET last_used_at = ? WHERE app_id = ? AND key_id = ?"));
+      q.integer(w.used_at).text(w.mobile_app_id).text(w.mobile_key_id);
+      SIGIL_TRY(impl_->run(q, "touch mobile key"));
+    }
+    return {};
+  });
+}
+
+// ---- refresh tokens -------------------------------------------------------------------------------------
+
+Result<std::optional<RefreshToken>> SqliteStore::find_refresh_token(const Bytes& hash) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q,
+                         impl_->query("SELECT " SIGIL_REFRESH_COLS " FROM refresh_tokens WHERE token_hash = ?"));
+  q.blob(hash);
+  return impl_->find_one(q, "find refresh token", Impl::read_refresh_token);
+}
+
+Result<bool> SqliteStore::rotate_refresh_token(const Bytes& old_hash, const RefreshToken& next, int64_t now) {
+  return impl_->write([&](Impl::Transaction& txn) -> Result<bool> {
+    {
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at = 0 AND revoked_at = 0"));
+      q.integer(now).blob(old_hash);
+      SIGIL_TRY(impl_->run(q, "rotate refresh token"));
+    }
+    if (sqlite3_changes(impl_->db) == 0) {
+      txn.rollback();
+      return false;
+    }
+    SIGIL_TRY(impl_->insert_refresh_token(next));
+    return true;
+  });
+}
+
+Result<void> SqliteStore::revoke_refresh_family(const std::string& family_id, int64_t now) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    {
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE sessions SET ended_at = ? WHERE ended_at = 0 AND id IN "
+          "(SELECT session_id FROM refresh_tokens WHERE family_id = ?)"));
+      q.integer(now).text(family_id);
+      SIGIL_TRY(impl_->run(q, "end family sessions"));
+    }
+    // The family's tokens, and any other token of the sessions just ended (as end_session does).
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND (family_id = ? OR session_id IN "
+        "(SELECT session_id FROM refresh_tokens WHERE family_id = ?))"));
+    q.integer(now).text(family_id).text(family_id);
+    return impl_->run(q, "revoke refresh family");
+  });
+}
+
+// ---- signing keys ---------------------------------------------------------------------------------------
+
+Result<void> SqliteStore::insert_signing_key(const SigningKeyRow& k) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO signing_keys (" SIGIL_SIGNING_KEY_COLS
+                                                 ") VALUES (?, ?, ?, ?, ?)"));
+    q.text(k.kid).text(k.alg).blob(k.sealed_private).integer(k.created_at).integer(k.retired_at);
+    return impl_->run(q, "insert signing key");
+  });
+}
+
+Result<std::vector<SigningKeyRow>> SqliteStore::list_signing_keys() {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_SIGNING_KEY_COLS
+                                               " FROM signing_keys ORDER BY created_at, kid"));
+  return impl_->find_all(q, "list signing keys", Impl::read_signing_key);
+}
+
+}  // namespace sigil::store
