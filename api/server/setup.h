@@ -1,0 +1,42 @@
+// Provisioning shared by sigild (first start) and the `sigil` admin tool: data folder, apps and clients.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/server/config.h"
+#include "api/store/store.h"
+#include "engine/base/clock.h"
+#include "engine/base/result.h"
+
+namespace sigil::server {
+
+// Creates the folder with mode 0700 if it does not exist.
+[[nodiscard]] Result<void> ensure_data_dir(const std::string& dir);
+
+struct NewApp {
+  std::string tenant_id;  // empty: the first tenant, created as "default" if there is none
+  std::string name;
+  std::vector<std::string> redirect_uris, origins, resources;
+  std::string rp_id;
+  bool allow_client_challenges = false;
+  bool public_signup = true;
+};
+
+struct CreatedApp {
+  store::App app;
+  std::string client_id;
+  std::string client_secret;  // shown once; stored hashed
+};
+
+[[nodiscard]] Result<CreatedApp> create_app(store::Store& store, const NewApp& spec, const Clock& clock);
+// A new client (id + secret) for an existing app.
+[[nodiscard]] Result<CreatedApp> create_client(store::Store& store, const store::App& app, const Clock& clock);
+
+// First start: a demo tenant and app whose redirect URI, origin and rpId follow public_url; their
+// credentials go to <data_dir>/demo-app.json (0600) and are printed. Later starts reuse them.
+[[nodiscard]] Result<void> ensure_demo_app(store::Store& store, const Config& config, const Clock& clock);
+
+[[nodiscard]] std::string app_json(const store::App& app, const std::vector<std::string>& client_ids);
+
+}  // namespace sigil::server
