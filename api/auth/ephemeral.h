@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -36,6 +38,7 @@ class EphemeralMap {
       if (map_.size() >= capacity_) return make_error(ErrorCode::kUnavailable, "Service busy, try again");
     }
     map_[key] = Entry{std::move(value), now + ttl_ms};
+    earliest_expiry_ms_ = std::min(earliest_expiry_ms_, now + ttl_ms);
     return {};
   }
 
@@ -50,6 +53,7 @@ class EphemeralMap {
       if (map_.size() >= capacity_) return make_error(ErrorCode::kUnavailable, "Service busy, try again");
     }
     map_[key] = Entry{std::move(value), now + ttl_ms};
+    earliest_expiry_ms_ = std::min(earliest_expiry_ms_, now + ttl_ms);
     return true;
   }
 
@@ -94,14 +98,20 @@ class EphemeralMap {
     V value;
     int64_t expires_at_ms;
   };
+  // O(n), so only when something can have expired: a flood at capacity fails fast instead of
+  // rescanning the map on every insert.
   void sweep_locked(int64_t now) {
+    if (now < earliest_expiry_ms_) return;
     std::erase_if(map_, [now](const auto& kv) { return kv.second.expires_at_ms <= now; });
+    earliest_expiry_ms_ = INT64_MAX;
+    for (const auto& kv : map_) earliest_expiry_ms_ = std::min(earliest_expiry_ms_, kv.second.expires_at_ms);
   }
 
   const Clock& clock_;
   const size_t capacity_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> map_;
+  int64_t earliest_expiry_ms_ = INT64_MAX;  // lower bound of every entry's expiry
 };
 
 }  // namespace sigil::auth

@@ -55,7 +55,7 @@ std::string trim(std::string s) {
 
 // Reads the claims we rely on from a verified access token's payload.
 struct AccessClaims {
-  std::string sub, client_id, app_id, tid, sid;
+  std::string sub, client_id, app_id, tid, sid, aud;
 };
 Result<AccessClaims> read_access_claims(const std::string& payload) {
   simdjson::ondemand::parser parser;
@@ -74,6 +74,7 @@ Result<AccessClaims> read_access_claims(const std::string& payload) {
     else if (key == "app_id") dst = &c.app_id;
     else if (key == "tid") dst = &c.tid;
     else if (key == "sid") dst = &c.sid;
+    else if (key == "aud") dst = &c.aud;
     if (dst == nullptr) continue;
     std::string_view v;
     if (field.value().get_string().get(v)) return invalid_token("claim type");
@@ -177,9 +178,27 @@ Result<TokenSet> TokenService::issue_client_token(const store::Client& client, c
                                                   std::string_view resource, std::string_view scope) {
   SIGIL_ASSIGN_OR_RETURN(std::string aud, resolve_audience(app, resource));
   const int64_t now = clock_.now_s();
-  std::string granted = scope.empty()
-                            ? fmt::format("apps:execute {}:execute auth:execute", app.id)
-                            : std::string(scope);
+  // Every client holds exactly these permissions (API.md 0.2); a request may narrow them, never widen.
+  const std::string allowed[] = {"apps:execute", fmt::format("{}:execute", app.id), "auth:execute"};
+  std::string granted;
+  if (scope.empty()) {
+    granted = fmt::format("{} {} {}", allowed[0], allowed[1], allowed[2]);
+  } else {
+    size_t pos = 0;
+    while (pos < scope.size()) {
+      size_t end = scope.find(' ', pos);
+      if (end == std::string_view::npos) end = scope.size();
+      std::string_view item = scope.substr(pos, end - pos);
+      pos = end + 1;
+      if (item.empty()) continue;
+      if (std::find(std::begin(allowed), std::end(allowed), item) == std::end(allowed)) {
+        return invalid_argument("Requested scope is not granted to this client", "invalid_scope");
+      }
+      if (!granted.empty()) granted += ' ';
+      granted += item;
+    }
+    if (granted.empty()) return invalid_argument("Requested scope is empty", "invalid_scope");
+  }
   JsonWriter w;
   w.begin_object();
   w.key("iss").string(config_.issuer);
@@ -245,7 +264,8 @@ Result<TokenSet> TokenService::sign_user_tokens(const store::App& app, const std
   id.key("auth_time").number(session.auth_time);
   id.key("amr");
   write_string_array(id, session.amr);
-  id.key("acr").string(user.email_verified ? "urn:sigil:verified:email" : "");
+  // acr lists what was verified about the user (API.md 1.4); omitted when nothing was.
+  if (user.email_verified) id.key("acr").string("urn:sigil:verified:email");
   if (login != nullptr) {
     if (!login->nonce.empty()) id.key("nonce").string(login->nonce);
     if (!login->approval_data_json.empty()) id.key("approval_data").raw(login->approval_data_json);
@@ -343,7 +363,12 @@ Result<TokenSet> TokenService::login(const LoginRequest& req) {
     write.mobile_key_id = req.mobile_key_id;
   }
   // Durable before any token leaves (DESIGN.md durability rule).
-  SIGIL_TRY(store_.commit_login(write));
+  auto committed = store_.commit_login(write);
+  if (!committed && committed.error().code == ErrorCode::kNotFound) {
+    // The joined session ended between the check above and the commit.
+    return invalid_argument("Invalid session", "auth_invalid_session");
+  }
+  SIGIL_TRY(committed);
   return sign_user_tokens(app, req.client_id, req.user, session, audience, rt.scope, &req,
                           std::move(refresh));
 }
@@ -403,6 +428,9 @@ Result<Principal> TokenService::authenticate_bearer(std::string_view authorizati
   SIGIL_ASSIGN_OR_RETURN(VerifiedJwt jwt,
                          verify_jwt(*keys_, token, config_.issuer, "at+jwt", clock_.now_s()));
   SIGIL_ASSIGN_OR_RETURN(AccessClaims claims, read_access_claims(jwt.payload_json()));
+  // Only tokens minted for sigil's own API authorize calls to it; a token for another resource server
+  // (API.md 0.5 `resource`) must not be replayable here.
+  if (claims.aud != config_.default_audience) return invalid_token("audience");
   Principal p;
   p.client_id = claims.client_id;
   p.app_id = claims.app_id;

@@ -17,8 +17,20 @@ http::Response json_response(int status, std::string body) {
   return r;
 }
 
-http::Response error_response(const Error& e, ErrorStyle style) {
+http::Response error_response(const Error& e, ErrorStyle style_in) {
+  ErrorStyle style = style_in;
   const int status = e.status();
+  // The array shape is for validation failures; token and permission failures keep the string form
+  // of API.md 0.2 on every endpoint.
+  if (style == ErrorStyle::kArray && (status == 401 || status == 403)) style = ErrorStyle::kStandard;
+  if (status >= 500 && style == ErrorStyle::kOAuth) {
+    fmt::print(stderr, "sigild: {} error: {}\n", status, e.message);
+    http::Response r = json_response(
+        status, fmt::format(R"({{"error":"{}","error_description":"Try again later"}})",
+                            status == 503 ? "temporarily_unavailable" : "server_error"));
+    if (status == 503) r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
   if (status >= 500) {
     // Never details on a 5xx (API.md 0.4); the cause goes to the log.
     fmt::print(stderr, "sigild: {} error: {}\n", status, e.message);
@@ -100,12 +112,13 @@ Result<service::Params> parse_body(const http::Request& req) {
   return params;
 }
 
-std::string openid_configuration(const std::string& issuer) {
+std::string openid_configuration(const std::string& issuer, const std::string& base) {
   JsonWriter w;
   w.begin_object();
   w.key("issuer").string(issuer);
-  w.key("token_endpoint").string(issuer + "/oidc/token");
-  w.key("jwks_uri").string(issuer + "/cis/oidc/jwks");
+  // Endpoints live where sigil is reached (public_url), which may differ from the issuer name.
+  w.key("token_endpoint").string(base + "/oidc/token");
+  w.key("jwks_uri").string(base + "/cis/oidc/jwks");
   w.key("response_types_supported").begin_array().string("code").end_array();
   w.key("subject_types_supported").begin_array().string("public").end_array();
   w.key("id_token_signing_alg_values_supported").begin_array().string("ES256").end_array();
@@ -167,7 +180,7 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
     return respond(std::move(r));
   }
   if (path == "/.well-known/openid-configuration" && method_is("GET")) {
-    return respond(json_response(200, openid_configuration(issuer_)));
+    return respond(json_response(200, openid_configuration(issuer_, ctx_.public_url)));
   }
   if (path == "/oidc/token" && method == "POST") {
     const std::string basic(req.header("authorization"));
@@ -214,7 +227,8 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
       return passwordless_.validate_email_otp(w, p);
     });
   }
-  if (path == "/v1/auth/complete" && method_is("GET")) {
+  // GET only: a HEAD from a link scanner must not use up the one-time link.
+  if (path == "/v1/auth/complete" && method == "GET") {
     auto params = parse_body(req);
     std::string token;
     if (params) {

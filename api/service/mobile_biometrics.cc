@@ -75,7 +75,7 @@ Result<std::string> MobileBiometrics::start(const auth::Principal& caller, const
     return invalid_argument("Give either identifier and identifier_type, or user_id");
   }
   if (form_a && (!identifier || !identifier_type || identifier->empty())) {
-    return std::unexpected(missing_property_error());
+    return invalid_argument("identifier and identifier_type go together", "invalid_request");
   }
   const int64_t timeout_s = timeout.value_or(kDefaultTimeoutS);
   if (timeout_s < 30 || timeout_s > 600) return invalid_argument("timeout must be 30..600 seconds");
@@ -163,11 +163,15 @@ Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller
     }
   }
   if (started && (started->app_id != app.id || started->user_id != user->id ||
-                  (device_id && !started->device_id.empty() && started->device_id != *device_id))) {
+                  (!started->device_id.empty() && started->device_id != device_id.value_or("")))) {
     return auth_failed();
   }
-  // Legacy clients that never call /start (API.md 2.2): only when the app allows it.
-  if (!started && (!app.allow_client_challenges || challenge.size() < 16)) return auth_failed();
+  // Legacy clients that never call /start (API.md 2.2): only when the app allows it, and never for a value
+  // in the server's own format — a consumed or expired /start challenge must not come back this way.
+  const bool server_format = decoded && decoded->size() == 32;
+  if (!started && (!app.allow_client_challenges || challenge.size() < 16 || server_format)) {
+    return auth_failed();
+  }
 
   SIGIL_ASSIGN_OR_RETURN(auto key, ctx_.store.find_mobile_key(app.id, key_id));
   if (!key || key->user_id != user->id) return auth_failed();
@@ -201,9 +205,9 @@ Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller
 Result<std::string> MobileBiometrics::register_key(const auth::Principal& caller, const Params& in) {
   SIGIL_TRY(require_user(caller));
   SIGIL_ASSIGN_OR_RETURN(store::App app, app_of(ctx_, caller));
-  SIGIL_ASSIGN_OR_RETURN(std::string public_key, in.require_string("publicKey", mobile::kMaxEncodedKeyChars));
-  SIGIL_ASSIGN_OR_RETURN(std::string key_id, in.require_string("publicKeyId", 256));
-  SIGIL_ASSIGN_OR_RETURN(std::string os, in.require_string("os", 32));
+  SIGIL_ASSIGN_OR_RETURN(std::string public_key, in.require_property("publicKey", mobile::kMaxEncodedKeyChars));
+  SIGIL_ASSIGN_OR_RETURN(std::string key_id, in.require_property("publicKeyId", 256));
+  SIGIL_ASSIGN_OR_RETURN(std::string os, in.require_property("os", 32));
   SIGIL_ASSIGN_OR_RETURN(auto encryption_type, in.get_string("encryptionType", 16));
   SIGIL_ASSIGN_OR_RETURN(auto device_id, in.get_string("device_id", 256));
   SIGIL_ASSIGN_OR_RETURN(auto display_name, in.get_string("displayName", 64));
@@ -252,7 +256,7 @@ Result<std::string> MobileBiometrics::register_key(const auth::Principal& caller
 Result<std::string> MobileBiometrics::delete_key(const auth::Principal& caller, const Params& in) {
   SIGIL_TRY(require_user(caller));
   SIGIL_ASSIGN_OR_RETURN(store::App app, app_of(ctx_, caller));
-  SIGIL_ASSIGN_OR_RETURN(std::string key_id, in.require_string("publicKeyId", 256));
+  SIGIL_ASSIGN_OR_RETURN(std::string key_id, in.require_property("publicKeyId", 256));
   SIGIL_ASSIGN_OR_RETURN(bool deleted, ctx_.store.delete_mobile_key(app.id, caller.user_id, key_id));
   if (!deleted) return make_error(ErrorCode::kNotFound, "Key not found");
   return std::string(R"({"message":"Key deleted"})");

@@ -11,6 +11,8 @@ namespace sigil::service {
 namespace {
 
 constexpr int64_t kCodeTtlMs = 5 * 60 * 1000;
+// Value of a redeemed-code entry whose code was presented again before its first redemption finished.
+constexpr std::string_view kRedemptionReused = "!reused";
 
 std::unexpected<Error> oauth_error(std::string code, std::string description) {
   ErrorCode status = code == "invalid_client" ? ErrorCode::kUnauthenticated : ErrorCode::kInvalidArgument;
@@ -121,6 +123,7 @@ Result<auth::TokenSet> Oidc::redeem(const PendingGrant& grant, bool* user_create
   login.approval_data_json = grant.approval_data_json;
   login.claims_json = grant.claims_json;
   login.nonce = grant.nonce;
+  login.client_attributes_json = grant.client_attributes_json;
   login.new_user = *user_created;
   return ctx_.tokens.login(login);
 }
@@ -132,19 +135,35 @@ Result<auth::TokenSet> Oidc::redeem_code(const store::Client& client, std::strin
   const std::string key = code_key(code);
   auto grant = codes_.take(key);
   if (!grant) {
-    if (auto session = redeemed_.take(key)) {
-      // Reuse: revoke what the first redemption produced (RFC 6749 4.1.2).
-      SIGIL_TRY(ctx_.tokens.revoke_session(*session));
-      return oauth_error("invalid_grant", "Code already used; the tokens it produced were revoked");
-    }
-    return oauth_error("invalid_grant", "Invalid or expired code");
+    // Reuse: revoke what the first redemption produced (RFC 6749 4.1.2). A reuse that arrives while the
+    // first redemption is still committing marks it, and the first redemption revokes its own session.
+    std::string session;
+    const bool reused = redeemed_.update(key, [&](std::string& v, int64_t) {
+      if (v.empty() || v == kRedemptionReused) v = kRedemptionReused;
+      else session = v;
+      return true;
+    });
+    if (!reused) return oauth_error("invalid_grant", "Invalid or expired code");
+    if (!session.empty()) SIGIL_TRY(ctx_.tokens.revoke_session(session));
+    return oauth_error("invalid_grant", "Code already used; the tokens it produced were revoked");
   }
+  // Claimed: from here a second presentation of the code is detected as reuse.
+  SIGIL_TRY(redeemed_.put(key, std::string(), kCodeTtlMs));
   if (grant->client_id != client.client_id) return oauth_error("invalid_grant", "Code was issued to another client");
   if (check_redirect && grant->redirect_uri != redirect_uri) {
     return oauth_error("invalid_grant", "redirect_uri does not match the authorization request");
   }
   SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, redeem(*grant, user_created));
-  SIGIL_TRY(redeemed_.put(key, tokens.session_id, kCodeTtlMs));
+  bool reused_meanwhile = false;
+  redeemed_.update(key, [&](std::string& v, int64_t) {
+    reused_meanwhile = v == kRedemptionReused;
+    v = tokens.session_id;
+    return true;
+  });
+  if (reused_meanwhile) {
+    SIGIL_TRY(ctx_.tokens.revoke_session(tokens.session_id));
+    return oauth_error("invalid_grant", "Code already used; the tokens it produced were revoked");
+  }
   return tokens;
 }
 

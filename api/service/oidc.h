@@ -25,6 +25,7 @@ struct PendingGrant {
   bool create_new_user = false;
   std::string amr;           // "eotp", ...
   std::string nonce, claims_json, resource, approval_data_json;
+  std::string client_attributes_json;  // stored on the session (API.md 0.5)
 };
 
 class Oidc {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <map>
+#include <unordered_set>
 #include <simdjson.h>
 
 #include "engine/base/json_writer.h"
@@ -39,7 +40,9 @@ bool has_duplicate_keys(simdjson::dom::element e) {
 // trailing content) before anything is read; bodies are capped at 64 KiB, so the tree stays small.
 Result<std::vector<std::pair<std::string, Param>>> parse_object(std::string_view text) {
   simdjson::dom::parser parser;
-  if (parser.allocate(text.size() + 1, Params::kMaxDepth)) return bad_json("too large");
+  // simdjson's max_depth counts one level more than the nesting of the document itself (its depth-N
+  // limit refuses N nested containers), so N+1 lets exactly kMaxDepth levels through.
+  if (parser.allocate(text.size() + 1, Params::kMaxDepth + 1)) return bad_json("too large");
   simdjson::dom::element root;
   auto err = parser.parse(text.data(), text.size()).get(root);
   if (err == simdjson::DEPTH_ERROR) return bad_json("nested too deeply");
@@ -89,11 +92,13 @@ Result<Params> Params::from_json(std::string_view body) {
 
 Result<Params> Params::from_pairs(std::vector<std::pair<std::string, std::string>> pairs) {
   Params p;
+  std::unordered_set<std::string_view> seen;  // a hash set keeps many-field bodies linear
+  seen.reserve(pairs.size());
   for (auto& [k, v] : pairs) {
     if (!valid_utf8(k) || !valid_utf8(v)) return invalid_argument("Malformed form body: invalid UTF-8");
-    if (p.has(k)) return invalid_argument(fmt::format("Duplicate parameter '{}'", k));
-    p.fields_.emplace_back(std::move(k), Param{Param::Kind::kString, std::move(v)});
+    if (!seen.insert(k).second) return invalid_argument(fmt::format("Duplicate parameter '{}'", k));
   }
+  for (auto& [k, v] : pairs) p.fields_.emplace_back(std::move(k), Param{Param::Kind::kString, std::move(v)});
   return p;
 }
 
@@ -118,6 +123,12 @@ Result<std::optional<std::string>> Params::get_string(std::string_view name, siz
 }
 
 Result<std::string> Params::require_string(std::string_view name, size_t max_len) const {
+  SIGIL_ASSIGN_OR_RETURN(auto v, get_string(name, max_len));
+  if (!v || v->empty()) return invalid_argument(fmt::format("'{}' is required", name), "invalid_request");
+  return std::move(*v);
+}
+
+Result<std::string> Params::require_property(std::string_view name, size_t max_len) const {
   SIGIL_ASSIGN_OR_RETURN(auto v, get_string(name, max_len));
   if (!v || v->empty()) return std::unexpected(missing_property_error());
   return std::move(*v);
@@ -188,6 +199,8 @@ Result<std::string> canonical_approval_data(std::string_view object_json) {
 }
 
 Result<std::string> validate_object_json(std::string_view object_json, std::string_view field) {
+  // Such objects are carried by pending grants in memory; keep each small.
+  if (object_json.size() > kMaxObjectBytes) return invalid_argument(fmt::format("'{}' is too large", field));
   auto fields = parse_object(object_json);
   if (!fields) return invalid_argument(fmt::format("'{}' must be a JSON object", field));
   JsonWriter w;

@@ -35,8 +35,11 @@ class Params {
   // A string field of at most max_len bytes; nullopt when absent or JSON null. Numbers are not
   // strings (400).
   [[nodiscard]] Result<std::optional<std::string>> get_string(std::string_view name, size_t max_len) const;
-  // Like get_string, but absence is an error: the documented "invalid_request" body.
+  // Like get_string, but absence (or an empty string) is a 400 with ts_error_code "invalid_request".
   [[nodiscard]] Result<std::string> require_string(std::string_view name, size_t max_len) const;
+  // Same, with the body documented for mobile-biometrics register/delete (API.md 2.3, 2.4): a string
+  // error_code "invalid_request" and the vendor's message.
+  [[nodiscard]] Result<std::string> require_property(std::string_view name, size_t max_len) const;
   [[nodiscard]] Result<std::optional<bool>> get_bool(std::string_view name) const;
   [[nodiscard]] Result<std::optional<int64_t>> get_int(std::string_view name) const;
   // An object field (a JSON object, or in form/query encoding a string holding one). Returns its JSON.
@@ -55,7 +58,10 @@ class Params {
 // [A-Za-z0-9_.:\- ]. Returns its canonical JSON (keys sorted by byte order, no whitespace).
 [[nodiscard]] Result<std::string> canonical_approval_data(std::string_view object_json);
 
-// Validates a JSON object (claims, client_attributes) and returns it re-serialised compactly.
+inline constexpr size_t kMaxObjectBytes = 4096;
+
+// Validates a JSON object (claims, client_attributes) of at most kMaxObjectBytes and returns it
+// re-serialised compactly.
 [[nodiscard]] Result<std::string> validate_object_json(std::string_view object_json, std::string_view field);
 
 }  // namespace sigil::service

@@ -11,6 +11,8 @@ namespace sigil::service {
 namespace {
 
 constexpr int64_t kOtpTtlMs = 10 * 60 * 1000;
+// How long an expired or locked OTP is remembered, so the caller learns why it fails.
+constexpr int64_t kOtpMemoryMs = 30 * 60 * 1000;
 constexpr int kMaxAttempts = 5;
 constexpr int64_t kCompletionTtlMs = 2 * 60 * 1000;
 constexpr int64_t kRateWindowMs = 15 * 60 * 1000;
@@ -94,18 +96,26 @@ Result<std::string> Passwordless::send_email_otp(const auth::Principal& caller, 
   }
   std::string resource_s = resource.value_or("");
   SIGIL_TRY(ctx_.tokens.resolve_audience(app, resource_s));
-  std::string claims_json, approval_json, subject = "Your sign-in code";
+  std::string claims_json, approval_json, attributes_json, subject = "Your sign-in code";
   if (claims) {
     SIGIL_ASSIGN_OR_RETURN(claims_json, validate_object_json(*claims, "claims"));
   }
-  if (attributes) SIGIL_TRY(validate_object_json(*attributes, "client_attributes"));
+  if (attributes) {
+    SIGIL_ASSIGN_OR_RETURN(attributes_json, validate_object_json(*attributes, "client_attributes"));
+  }
   if (approval) {
     SIGIL_ASSIGN_OR_RETURN(approval_json, canonical_approval_data(*approval));
   }
   if (email_content) {
     SIGIL_ASSIGN_OR_RETURN(Params content, Params::from_json(*email_content));
     SIGIL_ASSIGN_OR_RETURN(auto s, content.get_string("subject", 200));
-    if (s && !s->empty()) subject = *s;
+    if (s && !s->empty()) {
+      // The subject becomes a mail header and a log line: no control characters.
+      if (std::any_of(s->begin(), s->end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        return invalid_argument("email_content.subject contains control characters");
+      }
+      subject = *s;
+    }
   }
 
   SIGIL_ASSIGN_OR_RETURN(auto user, ctx_.store.find_user_by_email(app.tenant_id, email));
@@ -130,6 +140,7 @@ Result<std::string> Passwordless::send_email_otp(const auth::Principal& caller, 
   PendingOtp pending;
   const std::string h = keyed_hash("otp", otp);
   pending.passcode_hash.assign(h.begin(), h.end());
+  pending.expires_at_ms = ctx_.clock.now_ms() + kOtpTtlMs;
   pending.grant.client_id = caller.client_id;
   pending.grant.app_id = app.id;
   pending.grant.redirect_uri = redirect_uri;
@@ -140,7 +151,8 @@ Result<std::string> Passwordless::send_email_otp(const auth::Principal& caller, 
   pending.grant.claims_json = claims_json;
   pending.grant.resource = resource_s;
   pending.grant.approval_data_json = approval_json;
-  SIGIL_TRY(otps_.put(address_key, std::move(pending), kOtpTtlMs));
+  pending.grant.client_attributes_json = attributes_json;
+  SIGIL_TRY(otps_.put(address_key, std::move(pending), kOtpMemoryMs));
 
   EmailMessage message;
   message.to = email;
@@ -174,28 +186,32 @@ Result<std::string> Passwordless::validate_email_otp(const auth::Principal& call
 
   const std::string address_key = fmt::format("{}\n{}", app.id, email);
   const std::string presented = keyed_hash("otp", **passcode);
-  enum class Outcome { kOk, kWrong, kLocked } outcome = Outcome::kWrong;
+  enum class Outcome { kOk, kWrong, kLocked, kExpired } outcome = Outcome::kWrong;
   PendingGrant grant;
+  const int64_t now = ctx_.clock.now_ms();
   const bool found = otps_.update(address_key, [&](PendingOtp& p, int64_t) {
-    if (p.attempts >= kMaxAttempts) {
-      outcome = Outcome::kLocked;
+    if (now >= p.expires_at_ms) {
+      outcome = Outcome::kExpired;
       return false;
+    }
+    if (p.locked) {
+      outcome = Outcome::kLocked;
+      return true;  // stays locked (a new send replaces it)
     }
     if (crypto::ct_equal(as_bytes(presented), p.passcode_hash) && p.grant.client_id == caller.client_id) {
       outcome = Outcome::kOk;
       grant = p.grant;
       return false;  // single use
     }
-    ++p.attempts;
-    if (p.attempts >= kMaxAttempts) {
-      outcome = Outcome::kLocked;
-      return false;  // invalidated after the fifth wrong attempt
-    }
+    // The fifth wrong attempt invalidates the passcode: even the right one fails from then on.
+    if (++p.attempts >= kMaxAttempts) p.locked = true;
     return true;
   });
   if (!found) {
-    return otp_error(ErrorCode::kInvalidArgument, "No pending passcode, or it expired",
-                     "auth_otp_invalid_request_id");
+    return otp_error(ErrorCode::kInvalidArgument, "No pending passcode", "auth_otp_invalid_request_id");
+  }
+  if (outcome == Outcome::kExpired) {
+    return otp_error(ErrorCode::kInvalidArgument, "Passcode expired", "auth_otp_passcode_expired");
   }
   if (outcome == Outcome::kLocked) {
     return otp_error(ErrorCode::kPermissionDenied, "Too many failed attempts", "auth_locked");

@@ -29,7 +29,9 @@ class Passwordless {
  private:
   struct PendingOtp {
     Bytes passcode_hash;
+    int64_t expires_at_ms = 0;  // the map keeps the entry a while longer, to say "expired" / "locked"
     int attempts = 0;
+    bool locked = false;
     PendingGrant grant;
   };
   struct Completion {
