@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "engine/crypto/digest.h"
+#include "engine/crypto/internal/ecdsa_der.h"
 
 namespace sigil::crypto {
 namespace {
@@ -31,9 +32,6 @@ struct PkeyCtxFree {
 struct BnFree {
   void operator()(BIGNUM* p) const noexcept { BN_free(p); }
 };
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
 struct ParamBldFree {
   void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
 };
@@ -46,7 +44,6 @@ struct OpenSslFree {
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
 using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
 using OpenSslBuf = std::unique_ptr<unsigned char, OpenSslFree>;
@@ -107,32 +104,24 @@ bool rsa_exponent_is_odd_and_at_least_3(const EVP_PKEY* pkey) {
   return BN_is_odd(e.get()) && BN_num_bits(e.get()) >= 2;  // odd with >= 2 bits: odd and >= 3
 }
 
+// The RSA modulus must be odd. OpenSSL's EVP_PKEY_public_check is not used for RSA: its SP 800-56B check
+// runs Miller-Rabin with random bases, so a modulus with a small factor passed or failed at random
+// (found by fuzz_public_key) and a key could register, then fail to load at login.
+bool rsa_modulus_is_odd(const EVP_PKEY* pkey) {
+  BIGNUM* raw = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &raw) != 1) return false;
+  BnPtr n(raw);
+  return BN_is_odd(n.get());
+}
+
 bool public_check(EVP_PKEY* pkey) {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   return ctx != nullptr && EVP_PKEY_public_check(ctx.get()) == 1;
 }
 
-// Strict ECDSA DER: the input must be exactly the DER re-encoding of what was parsed (no BER lengths,
-// no padding zeros, no trailing bytes), and r, s in [1, n-1].
+// Strict ECDSA DER (internal/ecdsa_der.h): exact DER re-encoding, r and s in [1, n-1].
 bool ecdsa_der_is_strict(ByteView sig) {
-  if (sig.empty() || sig.size() > 80) return false;  // a P-256 DER signature is at most 72 bytes
-  const unsigned char* p = sig.data();
-  EcdsaSigPtr parsed(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size())));
-  if (!parsed) return false;
-  if (p != sig.data() + sig.size()) return false;
-  unsigned char* raw = nullptr;
-  const int len = i2d_ECDSA_SIG(parsed.get(), &raw);
-  if (len <= 0) return false;
-  OpenSslBuf reencoded(raw);
-  if (static_cast<size_t>(len) != sig.size() || std::memcmp(raw, sig.data(), sig.size()) != 0) return false;
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(parsed.get(), &r, &s);
-  const BIGNUM* n = p256_order();
-  for (const BIGNUM* v : {r, s}) {
-    if (BN_is_negative(v) || BN_is_zero(v) || BN_cmp(v, n) >= 0) return false;
-  }
-  return true;
+  return internal::ecdsa_der_is_strict(sig, p256_order(), 80);  // a P-256 DER signature is at most 72 bytes
 }
 
 }  // namespace
@@ -176,7 +165,7 @@ Result<PublicKey> PublicKey::from_owned_pkey(void* evp_pkey) {
     if (!rsa_exponent_is_odd_and_at_least_3(pkey.get())) {
       return type_error("RSA public exponent must be odd and >= 3");
     }
-    if (!public_check(pkey.get())) return encoding_error();
+    if (!rsa_modulus_is_odd(pkey.get())) return encoding_error();
     SIGIL_ASSIGN_OR_RETURN(Bytes spki, encode_spki(pkey.get()));
     return make(std::move(pkey), KeyType::kRsa, bits, std::move(spki));
   }

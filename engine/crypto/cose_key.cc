@@ -1,0 +1,478 @@
+// COSE_Key parsing and verification (see cose_key.h for the guarantees).
+//
+// Every key, from COSE or from an SPKI, ends in the same checks (curve/type fits the algorithm, point on the
+// curve, RSA size and exponent, Ed25519 not of small order), so verify() never re-checks the key. verify()
+// builds a fresh EVP_PKEY_CTX / EVP_MD_CTX per call (never a reused one: the OpenSSL 3.0 re-init pitfall in
+// CONVENTIONS.md) and hashes with EVP_MDs fetched once.
+//
+// Labels: kty(1), alg(3) and the key type's public parameters are read; COSE's other common labels (kid 2,
+// key_ops 4, base IV 5) and unknown labels are ignored and can never alter the key. Private-key parameters
+// (EC2/OKP d = -4; RSA -3..-12) are refused: a credential key that carries them is malformed.
+#include "engine/crypto/cose_key.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "engine/cbor/cbor.h"
+#include "engine/crypto/internal/ecdsa_der.h"
+
+namespace sigil::crypto {
+namespace {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+};
+struct BnFree {
+  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
+};
+struct ParamBldFree {
+  void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
+};
+struct OpenSslFree {
+  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
+using OpenSslBuf = std::unique_ptr<unsigned char, OpenSslFree>;
+
+constexpr const char* kKeyEncoding = "auth_invalid_key_encoding";
+constexpr const char* kKeyType = "auth_invalid_key_type";
+
+// COSE labels and values (RFC 9052/9053, RFC 8230, IANA).
+constexpr int64_t kLabelKty = 1;
+constexpr int64_t kLabelAlg = 3;
+constexpr int64_t kLabelCrv = -1;  // EC2, OKP
+constexpr int64_t kLabelX = -2;    // EC2, OKP
+constexpr int64_t kLabelY = -3;    // EC2
+constexpr int64_t kLabelD = -4;    // EC2, OKP private key
+constexpr int64_t kLabelN = -1;    // RSA
+constexpr int64_t kLabelE = -2;    // RSA
+constexpr int64_t kRsaFirstPrivateLabel = -3;  // d, p, q, dP, dQ, qInv, other, r_i, d_i, t_i: -3..-12
+constexpr int64_t kRsaLastPrivateLabel = -12;
+constexpr int64_t kKtyOkp = 1;
+constexpr int64_t kKtyEc2 = 2;
+constexpr int64_t kKtyRsa = 3;
+constexpr int64_t kCrvP256 = 1;
+constexpr int64_t kCrvP384 = 2;
+constexpr int64_t kCrvP521 = 3;
+constexpr int64_t kCrvEd25519 = 6;
+constexpr int64_t kCrvEd448 = 7;
+// Fully-specified EdDSA algorithms (RFC 9864): the WebAuthn L3 spec's Ed448 vector uses -53.
+constexpr int64_t kAlgEd25519 = cose_alg::kEd25519;
+constexpr int64_t kAlgEd448 = cose_alg::kEd448;
+
+constexpr size_t kEd25519KeySize = 32;
+constexpr size_t kEd448KeySize = 57;
+constexpr size_t kEd25519SigSize = 64;
+constexpr size_t kEd448SigSize = 114;
+constexpr int kMinRsaBits = 2048;
+constexpr int kMaxRsaBits = 4096;
+// Larger than any SPKI or COSE key we accept; OpenSSL takes lengths as long.
+constexpr size_t kMaxSpki = 4096;
+
+std::unexpected<Error> encoding_error(std::string message = "Public key cannot be decoded") {
+  ERR_clear_error();
+  return make_error(ErrorCode::kInvalidArgument, std::move(message), kKeyEncoding);
+}
+std::unexpected<Error> type_error(std::string message) {
+  ERR_clear_error();
+  return make_error(ErrorCode::kInvalidArgument, std::move(message), kKeyType);
+}
+
+void ensure_sodium() noexcept {
+  static const bool ok = [] {
+    SIGIL_CHECK(sodium_init() >= 0);
+    return true;
+  }();
+  (void)ok;
+}
+
+const EVP_MD* fetch_md(const char* name) noexcept {
+  EVP_MD* m = EVP_MD_fetch(nullptr, name, nullptr);
+  SIGIL_CHECK(m != nullptr);
+  return m;
+}
+const EVP_MD* sha1_md() noexcept {
+  static const EVP_MD* const md = fetch_md("SHA1");
+  return md;
+}
+const EVP_MD* sha256_md() noexcept {
+  static const EVP_MD* const md = fetch_md("SHA256");
+  return md;
+}
+const EVP_MD* sha384_md() noexcept {
+  static const EVP_MD* const md = fetch_md("SHA384");
+  return md;
+}
+const EVP_MD* sha512_md() noexcept {
+  static const EVP_MD* const md = fetch_md("SHA512");
+  return md;
+}
+
+const BIGNUM* curve_order(int nid) noexcept {
+  EC_GROUP* group = EC_GROUP_new_by_curve_name(nid);
+  SIGIL_CHECK(group != nullptr);
+  BIGNUM* order = BN_dup(EC_GROUP_get0_order(group));
+  EC_GROUP_free(group);
+  SIGIL_CHECK(order != nullptr);
+  return order;
+}
+
+// What an ECDSA algorithm needs: curve, digest, order for the DER range check, DER size cap.
+struct EcParams {
+  int64_t crv;
+  const char* group;  // OpenSSL group name (as EVP_PKEY_get_group_name reports it)
+  size_t coord_size;
+  size_t max_der;     // 2 * (coord + 3) + 3 rounded up: 72 / 104 / 139
+};
+
+const EcParams* ec_params_for_alg(int64_t alg) noexcept {
+  static const EcParams kP256{kCrvP256, SN_X9_62_prime256v1, 32, 72};
+  static const EcParams kP384{kCrvP384, SN_secp384r1, 48, 104};
+  static const EcParams kP521{kCrvP521, SN_secp521r1, 66, 139};
+  switch (alg) {
+    case cose_alg::kES256: return &kP256;
+    case cose_alg::kES384: return &kP384;
+    case cose_alg::kES512: return &kP521;
+    default: return nullptr;
+  }
+}
+
+const BIGNUM* order_for_alg(int64_t alg) noexcept {
+  static const BIGNUM* const p256 = curve_order(NID_X9_62_prime256v1);
+  static const BIGNUM* const p384 = curve_order(NID_secp384r1);
+  static const BIGNUM* const p521 = curve_order(NID_secp521r1);
+  switch (alg) {
+    case cose_alg::kES256: return p256;
+    case cose_alg::kES384: return p384;
+    case cose_alg::kES512: return p521;
+    default: return nullptr;
+  }
+}
+
+const EVP_MD* md_for_alg(int64_t alg) noexcept {
+  switch (alg) {
+    case cose_alg::kES256:
+    case cose_alg::kRS256:
+    case cose_alg::kPS256: return sha256_md();
+    case cose_alg::kES384: return sha384_md();
+    case cose_alg::kES512: return sha512_md();
+    case cose_alg::kRS1: return sha1_md();
+    default: return nullptr;
+  }
+}
+
+bool is_rsa_alg(int64_t alg) noexcept {
+  return alg == cose_alg::kRS256 || alg == cose_alg::kPS256 || alg == cose_alg::kRS1;
+}
+
+bool public_check(EVP_PKEY* pkey) {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  return ctx != nullptr && EVP_PKEY_public_check(ctx.get()) == 1;
+}
+
+Result<Bytes> encode_spki(EVP_PKEY* pkey) {
+  unsigned char* raw = nullptr;
+  const int len = i2d_PUBKEY(pkey, &raw);
+  if (len <= 0) return encoding_error();
+  OpenSslBuf buf(raw);
+  return Bytes(raw, raw + len);
+}
+
+Result<int64_t> int_label(const cbor::Value& map, int64_t label, const char* what) {
+  const cbor::Value* v = map.find(label);
+  if (v == nullptr) return encoding_error(std::string("COSE key without ") + what);
+  auto i = v->as_int();
+  if (!i) return encoding_error(std::string("COSE key ") + what + " is not an integer");
+  return *i;
+}
+
+Result<ByteView> bytes_label(const cbor::Value& map, int64_t label, const char* what) {
+  const cbor::Value* v = map.find(label);
+  if (v == nullptr || v->type() != cbor::Value::Type::kBytes) {
+    return encoding_error(std::string("COSE key ") + what + " missing or not a byte string");
+  }
+  return ByteView(v->bytes());
+}
+
+Result<PkeyPtr> ec_from_point(const EcParams& ec, ByteView x, ByteView y) {
+  if (x.size() != ec.coord_size || y.size() != ec.coord_size) return encoding_error("EC coordinate length");
+  Bytes point;
+  point.reserve(1 + 2 * ec.coord_size);
+  point.push_back(0x04);
+  point.insert(point.end(), x.begin(), x.end());
+  point.insert(point.end(), y.begin(), y.end());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ec.group, 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+    return encoding_error();
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return encoding_error();
+  EVP_PKEY* raw = nullptr;
+  // fromdata decodes the point (fails off the curve or for coordinates >= p); check_ec_key re-checks.
+  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return encoding_error("EC point is not on the curve");
+  }
+  return PkeyPtr(raw);
+}
+
+// A big-endian unsigned integer in its minimal encoding (RFC 8230 section 4).
+Result<BnPtr> rsa_integer(ByteView b, const char* what) {
+  if (b.empty() || b[0] == 0 || b.size() > kMaxRsaBits / 8) {
+    return encoding_error(std::string("RSA ") + what + " not a minimal positive integer");
+  }
+  BnPtr bn(BN_bin2bn(b.data(), static_cast<int>(b.size()), nullptr));
+  if (!bn) return encoding_error();
+  return bn;
+}
+
+Result<PkeyPtr> rsa_from_ne(ByteView n, ByteView e) {
+  SIGIL_ASSIGN_OR_RETURN(BnPtr bn_n, rsa_integer(n, "modulus"));
+  SIGIL_ASSIGN_OR_RETURN(BnPtr bn_e, rsa_integer(e, "exponent"));
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
+    return encoding_error();
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return encoding_error();
+  EVP_PKEY* raw = nullptr;
+  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) return encoding_error();
+  return PkeyPtr(raw);
+}
+
+// The checks every key goes through, whatever its source. Returns the raw Ed25519 key when there is one.
+struct Checked {
+  Bytes spki;
+  Bytes ed25519;
+};
+
+Result<Checked> check_key(EVP_PKEY* pkey, int64_t alg) {
+  Checked out;
+  const int id = EVP_PKEY_get_base_id(pkey);
+  if (const EcParams* ec = ec_params_for_alg(alg)) {
+    if (id != EVP_PKEY_EC) return type_error("Key type does not match the algorithm");
+    char group[64] = {};
+    size_t group_len = 0;
+    if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &group_len) != 1) {
+      return type_error("EC key without a named curve");
+    }
+    if (std::strcmp(group, ec->group) != 0) return type_error("EC curve does not match the algorithm");
+    char enc[32] = {};
+    size_t enc_len = 0;
+    if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof enc, &enc_len) == 1 &&
+        std::strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
+      return type_error("EC key with explicit curve parameters");
+    }
+    if (!public_check(pkey)) return encoding_error("EC point is not on the curve");
+    if (EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                       OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 1) {
+      return encoding_error();
+    }
+  } else if (is_rsa_alg(alg)) {
+    // rsaEncryption keys only; an id-RSASSA-PSS SPKI (restricted key) is refused.
+    if (id != EVP_PKEY_RSA) return type_error("Key type does not match the algorithm");
+    const int bits = EVP_PKEY_get_bits(pkey);
+    if (bits < kMinRsaBits || bits > kMaxRsaBits) return type_error("RSA key size must be 2048 to 4096 bits");
+    BIGNUM* raw_e = nullptr;
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &raw_e) != 1) return encoding_error();
+    BnPtr e(raw_e);
+    if (!BN_is_odd(e.get()) || BN_num_bits(e.get()) < 2) return type_error("RSA public exponent must be odd and >= 3");
+    // Deterministic: only an odd modulus is required. EVP_PKEY_public_check's RSA test is randomised
+    // (Miller-Rabin with random bases), so a key could pass once and fail on a later load.
+    BIGNUM* raw_n = nullptr;
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &raw_n) != 1) return encoding_error();
+    BnPtr n(raw_n);
+    if (!BN_is_odd(n.get())) return encoding_error();
+  } else if (alg == cose_alg::kEdDSA || alg == kAlgEd25519 || alg == kAlgEd448) {
+    if (id == EVP_PKEY_ED25519 && alg != kAlgEd448) {
+      size_t len = kEd25519KeySize;
+      out.ed25519.resize(kEd25519KeySize);
+      if (EVP_PKEY_get_raw_public_key(pkey, out.ed25519.data(), &len) != 1 || len != kEd25519KeySize) {
+        return encoding_error();
+      }
+      ensure_sodium();
+      // 0 for small-order points and non-canonical encodings, which libsodium's verify refuses anyway.
+      if (crypto_core_ed25519_is_valid_point(out.ed25519.data()) != 1) {
+        return encoding_error("Ed25519 key is not a valid point of large order");
+      }
+    } else if (id == EVP_PKEY_ED448 && alg != kAlgEd25519) {
+      // Decoding the point is left to verification (which fails for an invalid one); OpenSSL 3.0's public
+      // check for Ed448 only checks presence.
+    } else {
+      return type_error("Key type does not match the algorithm");
+    }
+  } else {
+    return type_error("Unsupported COSE algorithm");
+  }
+  SIGIL_ASSIGN_OR_RETURN(out.spki, encode_spki(pkey));
+  return out;
+}
+
+}  // namespace
+
+Result<CoseKey> CoseKey::parse(const cbor::Value& map) {
+  if (map.type() != cbor::Value::Type::kMap) return encoding_error("COSE key is not a map");
+  SIGIL_ASSIGN_OR_RETURN(const int64_t kty, int_label(map, kLabelKty, "kty"));
+  // WebAuthn requires alg in a credential public key.
+  SIGIL_ASSIGN_OR_RETURN(const int64_t alg, int_label(map, kLabelAlg, "alg"));
+
+  PkeyPtr pkey;
+  if (kty == kKtyEc2) {
+    const EcParams* ec = ec_params_for_alg(alg);
+    if (ec == nullptr) return type_error("COSE alg does not fit an EC2 key");
+    SIGIL_ASSIGN_OR_RETURN(const int64_t crv, int_label(map, kLabelCrv, "crv"));
+    if (crv != ec->crv) return type_error("COSE crv does not match alg");
+    if (map.find(kLabelD) != nullptr) return encoding_error("COSE key carries a private key");
+    SIGIL_ASSIGN_OR_RETURN(const ByteView x, bytes_label(map, kLabelX, "x"));
+    SIGIL_ASSIGN_OR_RETURN(const ByteView y, bytes_label(map, kLabelY, "y"));  // compressed (bool y) refused
+    SIGIL_ASSIGN_OR_RETURN(pkey, ec_from_point(*ec, x, y));
+  } else if (kty == kKtyOkp) {
+    if (alg != cose_alg::kEdDSA && alg != kAlgEd25519 && alg != kAlgEd448) {
+      return type_error("COSE alg does not fit an OKP key");
+    }
+    SIGIL_ASSIGN_OR_RETURN(const int64_t crv, int_label(map, kLabelCrv, "crv"));
+    if (map.find(kLabelD) != nullptr) return encoding_error("COSE key carries a private key");
+    SIGIL_ASSIGN_OR_RETURN(const ByteView x, bytes_label(map, kLabelX, "x"));
+    int type = 0;
+    if (crv == kCrvEd25519 && alg != kAlgEd448) {
+      if (x.size() != kEd25519KeySize) return encoding_error("Ed25519 key length");
+      type = EVP_PKEY_ED25519;
+    } else if (crv == kCrvEd448 && alg != kAlgEd25519) {
+      if (x.size() != kEd448KeySize) return encoding_error("Ed448 key length");
+      type = EVP_PKEY_ED448;
+    } else {
+      return type_error("COSE crv does not match alg");
+    }
+    pkey.reset(EVP_PKEY_new_raw_public_key(type, nullptr, x.data(), x.size()));
+    if (!pkey) return encoding_error();
+  } else if (kty == kKtyRsa) {
+    if (!is_rsa_alg(alg)) return type_error("COSE alg does not fit an RSA key");
+    for (int64_t label = kRsaFirstPrivateLabel; label >= kRsaLastPrivateLabel; --label) {
+      if (map.find(label) != nullptr) return encoding_error("COSE key carries a private key");
+    }
+    SIGIL_ASSIGN_OR_RETURN(const ByteView n, bytes_label(map, kLabelN, "n"));
+    SIGIL_ASSIGN_OR_RETURN(const ByteView e, bytes_label(map, kLabelE, "e"));
+    SIGIL_ASSIGN_OR_RETURN(pkey, rsa_from_ne(n, e));
+  } else {
+    return type_error("Unsupported COSE key type");
+  }
+
+  SIGIL_ASSIGN_OR_RETURN(Checked checked, check_key(pkey.get(), alg));
+  CoseKey key;
+  key.alg_ = alg;
+  key.pkey_ = std::shared_ptr<void>(pkey.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
+  if (!checked.ed25519.empty()) key.ed25519_ = std::make_shared<const Bytes>(std::move(checked.ed25519));
+  key.cose_ = std::make_shared<const Bytes>(map.encoded());
+  key.spki_ = std::make_shared<const Bytes>(std::move(checked.spki));
+  return key;
+}
+
+Result<CoseKey> CoseKey::decode(ByteView cose) {
+  auto map = cbor::decode(cose);
+  if (!map) return encoding_error("COSE key is not valid CBOR");
+  return parse(*map);
+}
+
+Result<CoseKey> CoseKey::from_spki(ByteView spki_der, int64_t alg) {
+  if (spki_der.empty() || spki_der.size() > kMaxSpki) return encoding_error();
+  const unsigned char* p = spki_der.data();
+  PkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki_der.size())));
+  if (!pkey || p != spki_der.data() + spki_der.size()) return encoding_error();
+  // DER check: re-encode and compare, so BER-only forms are refused too.
+  SIGIL_ASSIGN_OR_RETURN(const Bytes reencoded, encode_spki(pkey.get()));
+  if (reencoded.size() != spki_der.size() || !std::equal(reencoded.begin(), reencoded.end(), spki_der.begin())) {
+    return encoding_error();
+  }
+  SIGIL_ASSIGN_OR_RETURN(Checked checked, check_key(pkey.get(), alg));
+  CoseKey key;
+  key.alg_ = alg;
+  key.pkey_ = std::shared_ptr<void>(pkey.release(), [](void* q) { EVP_PKEY_free(static_cast<EVP_PKEY*>(q)); });
+  if (!checked.ed25519.empty()) key.ed25519_ = std::make_shared<const Bytes>(std::move(checked.ed25519));
+  key.cose_ = std::make_shared<const Bytes>();
+  key.spki_ = std::make_shared<const Bytes>(std::move(checked.spki));
+  return key;
+}
+
+bool CoseKey::verify(ByteView message, ByteView signature) const noexcept {
+  if (!pkey_) return false;
+  auto* pkey = static_cast<EVP_PKEY*>(pkey_.get());
+  static const uint8_t kEmpty = 0;
+  const uint8_t* msg = message.empty() ? &kEmpty : message.data();
+
+  if (ed25519_) {
+    if (signature.size() != kEd25519SigSize) return false;
+    ensure_sodium();
+    return crypto_sign_verify_detached(signature.data(), msg, message.size(), ed25519_->data()) == 0;
+  }
+  if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED448) {
+    if (signature.size() != kEd448SigSize) return false;
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    const bool ok = ctx && EVP_DigestVerifyInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, pkey, nullptr) == 1 &&
+                    EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), msg, message.size()) == 1;
+    if (!ok) ERR_clear_error();
+    return ok;
+  }
+
+  const EVP_MD* md = md_for_alg(alg_);
+  if (md == nullptr) return false;
+  if (ec_params_for_alg(alg_) != nullptr) {
+    if (!internal::ecdsa_der_is_strict(signature, order_for_alg(alg_), ec_params_for_alg(alg_)->max_der)) {
+      ERR_clear_error();
+      return false;
+    }
+  } else if (signature.size() != static_cast<size_t>(EVP_PKEY_get_size(pkey))) {
+    return false;  // RSA: exactly the modulus length
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(msg, message.size(), digest, &digest_len, md, nullptr) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  // Fresh context per call: cheap next to the signature maths and immune to the context re-init pitfall.
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx.get()) == 1;
+  if (ok && (alg_ == cose_alg::kRS256 || alg_ == cose_alg::kRS1)) {
+    ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1;
+  } else if (ok && alg_ == cose_alg::kPS256) {
+    ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) == 1 &&
+         EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) == 1 &&
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) == 1;
+  }
+  ok = ok && EVP_PKEY_CTX_set_signature_md(ctx.get(), md) == 1;
+  ok = ok && EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest, digest_len) == 1;
+  if (!ok) ERR_clear_error();
+  return ok;
+}
+
+}  // namespace sigil::crypto
