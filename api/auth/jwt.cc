@@ -107,7 +107,16 @@ bool read_numeric_date(simdjson::ondemand::value value, double& out) {
   return !value.get_double().get(out);
 }
 
+// On-demand parsing never looks at the values it skips, so the payload is validated whole first: callers
+// get payload_json() and must be able to trust it is one well-formed JSON object (found by fuzz_jwt).
+bool is_well_formed_json(std::string_view json) {
+  thread_local simdjson::dom::parser dom;
+  simdjson::dom::element root;
+  return !dom.parse(json.data(), json.size()).get(root) && root.is_object();
+}
+
 Result<void> check_claims(std::string_view json, std::string_view expected_issuer, int64_t now_s) {
+  if (!is_well_formed_json(json)) return invalid_token("jwt_malformed_payload");
   simdjson::padded_string padded(json);
   simdjson::ondemand::document doc;
   if (thread_parser().iterate(padded).get(doc)) return invalid_token("jwt_malformed_payload");
