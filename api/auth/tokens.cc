@@ -270,6 +270,7 @@ Result<TokenSet> TokenService::sign_user_tokens(const store::App& app, const std
     if (!login->nonce.empty()) id.key("nonce").string(login->nonce);
     if (!login->approval_data_json.empty()) id.key("approval_data").raw(login->approval_data_json);
     if (login->new_user) id.key("new_user").boolean(true);
+    for (const auto& [name, json] : login->extra_id_claims) id.key(name).raw(json);
     // Requested claims (API.md 1.4): those sigil holds a value for; others are omitted.
     if (!login->claims_json.empty()) {
       simdjson::ondemand::parser parser;
@@ -362,6 +363,9 @@ Result<TokenSet> TokenService::login(const LoginRequest& req) {
     write.mobile_app_id = app.id;
     write.mobile_key_id = req.mobile_key_id;
   }
+  write.webauthn_credential_id = req.webauthn_credential_id;
+  write.webauthn_sign_count = req.webauthn_sign_count;
+  write.webauthn_backup_state = req.webauthn_backup_state;
   // Durable before any token leaves (DESIGN.md durability rule).
   auto committed = store_.commit_login(write);
   if (!committed && committed.error().code == ErrorCode::kNotFound) {

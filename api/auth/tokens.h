@@ -76,6 +76,12 @@ struct LoginRequest {
   bool new_user = false;
   // Touch this mobile key's last-use in the same transaction.
   std::string mobile_key_id;
+  // Or update this WebAuthn credential's sign count, backup state and last use.
+  Bytes webauthn_credential_id;
+  int64_t webauthn_sign_count = 0;
+  bool webauthn_backup_state = false;
+  // Extra ID-token claims: name -> serialised JSON value (e.g. the `webauthn` object).
+  std::vector<std::pair<std::string, std::string>> extra_id_claims;
 };
 
 class TokenService {

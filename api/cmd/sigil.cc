@@ -2,14 +2,19 @@
 //
 //   sigil [--data-dir DIR] app create --name NAME [--redirect-uri URI]... [--origin ORIGIN]...
 //         [--rp-id ID] [--resource URI]... [--allow-client-challenges] [--no-public-signup]
+//         [--user-verification required|preferred|discouraged] [--attestation-trust none|direct]
+//         [--trust-anchors PEM_FILE]... [--top-origin ORIGIN]...
 //   sigil [--data-dir DIR] app list
 //   sigil [--data-dir DIR] client create --app APP_ID
+//   sigil verify < lines.jsonl      (offline WebAuthn verification; see api/service/webauthn_offline.h)
 #include <cstdlib>
+#include <iostream>
 #include <fmt/format.h>
 #include <string>
 #include <vector>
 
 #include "api/server/setup.h"
+#include "api/service/webauthn_offline.h"
 #include "api/store/sqlite_store.h"
 #include "engine/base/clock.h"
 #include "engine/base/json_writer.h"
@@ -21,8 +26,11 @@ int usage() {
              "usage:\n"
              "  sigil [--data-dir DIR] app create --name NAME [--redirect-uri URI]... [--origin ORIGIN]...\n"
              "        [--rp-id ID] [--resource URI]... [--allow-client-challenges] [--no-public-signup]\n"
+             "        [--user-verification required|preferred|discouraged] [--attestation-trust none|direct]\n"
+             "        [--trust-anchors PEM_FILE]... [--top-origin ORIGIN]...\n"
              "  sigil [--data-dir DIR] app list\n"
-             "  sigil [--data-dir DIR] client create --app APP_ID\n");
+             "  sigil [--data-dir DIR] client create --app APP_ID\n"
+             "  sigil verify < lines.jsonl\n");
   return 2;
 }
 
@@ -53,8 +61,21 @@ int main(int argc, char** argv) {
     data_dir = args[1];
     args.erase(args.begin(), args.begin() + 2);
   }
-  if (args.size() < 2) return usage();
   sigil::SystemClock clock;
+  if (args.size() == 1 && args[0] == "verify") {
+    // One JSON line in, one JSON line out; lines over 1 MiB are refused, not buffered.
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line.empty()) continue;
+      if (line.size() > 1024 * 1024) {
+        fmt::print("{}\n", R"({"ok":false,"error":"line too long"})");
+        continue;
+      }
+      fmt::print("{}\n", sigil::service::verify_offline_line(line, clock.now_s()));
+    }
+    return 0;
+  }
+  if (args.size() < 2) return usage();
   if (auto r = sigil::server::ensure_data_dir(data_dir); !r) return fail(r.error());
   auto store = sigil::store::SqliteStore::open(data_dir + "/sigil.db", clock);
   if (!store) return fail(store.error());
@@ -74,6 +95,10 @@ int main(int argc, char** argv) {
       else if (a == "--rp-id") spec.rp_id = v;
       else if (a == "--resource") spec.resources.push_back(v);
       else if (a == "--tenant") spec.tenant_id = v;
+      else if (a == "--user-verification") spec.user_verification = v;
+      else if (a == "--attestation-trust") spec.attestation_trust = v;
+      else if (a == "--trust-anchors") spec.trust_anchor_files.push_back(v);
+      else if (a == "--top-origin") spec.top_origins.push_back(v);
       else return usage();
     }
     auto created = sigil::server::create_app(**store, spec, clock);

@@ -1,5 +1,6 @@
 #include "api/server/router.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "engine/base/json_writer.h"
@@ -140,7 +141,12 @@ std::string openid_configuration(const std::string& issuer, const std::string& b
 }  // namespace
 
 Router::Router(service::ServiceContext& ctx, std::string issuer)
-    : ctx_(ctx), issuer_(std::move(issuer)), mobile_(ctx), oidc_(ctx), passwordless_(ctx, oidc_) {}
+    : ctx_(ctx),
+      issuer_(std::move(issuer)),
+      mobile_(ctx),
+      oidc_(ctx),
+      passwordless_(ctx, oidc_),
+      webauthn_(ctx) {}
 
 void Router::handle(http::Request&& req, const http::Responder& respond) {
   // Every /cis/v1/... route is also served at /v1/..., and /oidc/... also at /cis/oidc/... (API.md 0.1).
@@ -215,6 +221,66 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
     }
     if (op == "delete" && method == "DELETE") {
       return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return mobile_.delete_key(w, p); });
+    }
+  }
+  if (path.starts_with("/v1/auth/webauthn/")) {
+    const std::string_view op = path.substr(std::string_view("/v1/auth/webauthn/").size());
+    using P = const service::Params&;
+    using W = const auth::Principal&;
+    // Browser-called start endpoints: CORS for the app's configured origins (API.md 0.1, 3.2).
+    if (op == "authenticate/start" || op == "register/start") {
+      const std::string origin(req.header("origin"));
+      auto cors = [&](http::Response& r, bool allowed) {
+        r.headers.emplace_back("Vary", "Origin");
+        if (!allowed) return;
+        r.headers.emplace_back("Access-Control-Allow-Origin", origin);
+        r.headers.emplace_back("Access-Control-Allow-Methods", "POST, OPTIONS");
+        r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type");
+        r.headers.emplace_back("Access-Control-Max-Age", "600");
+      };
+      if (method == "OPTIONS") {
+        // A preflight carries no client_id: any origin some app allows may ask; the POST answer then
+        // carries the header only for the origins of the app that client_id names.
+        auto known = webauthn_.origin_known(origin);
+        http::Response r;
+        r.status = 204;
+        r.content_type = "text/plain";
+        cors(r, known && *known);
+        return respond(std::move(r));
+      }
+      if (method == "POST") {
+        auto params = parse_body(req);
+        Result<service::StartReply> start = !params ? std::unexpected(params.error())
+                                            : op == "authenticate/start" ? webauthn_.authenticate_start(*params)
+                                                                         : webauthn_.register_start(*params);
+        if (start) {
+          http::Response r = json_response(200, std::move(start->body));
+          const auto& o = start->cors_origins;
+          cors(r, !origin.empty() && std::find(o.begin(), o.end(), origin) != o.end());
+          return respond(std::move(r));
+        }
+        http::Response r = error_response(start.error(), ErrorStyle::kStandard);
+        auto known = webauthn_.origin_known(origin);
+        cors(r, known && *known);  // so the page can read why it failed
+        return respond(std::move(r));
+      }
+    }
+    if (op == "authenticate" && method == "POST") {
+      return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return webauthn_.authenticate(w, p); });
+    }
+    if (op == "register" && method == "POST") {
+      return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return webauthn_.register_credential(w, p); });
+    }
+    if (op == "external/register" && method == "POST") {
+      return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return webauthn_.external_register(w, p); });
+    }
+    if (op == "external/register/hosted/hint" && method == "POST") {
+      return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return webauthn_.hosted_hint(w, p); });
+    }
+    if (op.starts_with("credentials/") && method == "DELETE") {
+      const std::string id(op.substr(std::string_view("credentials/").size()));
+      return with_principal(ErrorStyle::kStandard,
+                            [&](W w, P) { return webauthn_.delete_credential(w, id); });
     }
   }
   if (path == "/v1/auth/otp/email" && method == "POST") {

@@ -7,6 +7,7 @@
 #include "api/service/mobile_biometrics.h"
 #include "api/service/oidc.h"
 #include "api/service/passwordless.h"
+#include "api/service/webauthn.h"
 
 namespace sigil::server {
 
@@ -21,6 +22,7 @@ class Router {
   service::MobileBiometrics mobile_;
   service::Oidc oidc_;
   service::Passwordless passwordless_;
+  service::WebAuthn webauthn_;
 };
 
 }  // namespace sigil::server

@@ -99,6 +99,20 @@ Result<CreatedApp> create_app(store::Store& store, const NewApp& spec, const Clo
   app.resources = spec.resources;
   app.allow_client_challenges = spec.allow_client_challenges;
   app.public_signup = spec.public_signup;
+  if (spec.user_verification != "required" && spec.user_verification != "preferred" &&
+      spec.user_verification != "discouraged") {
+    return invalid_argument("user verification must be required, preferred or discouraged");
+  }
+  if (spec.attestation_trust != "none" && spec.attestation_trust != "direct") {
+    return invalid_argument("attestation trust must be none or direct");
+  }
+  if (spec.attestation_trust == "direct" && spec.trust_anchor_files.empty()) {
+    return invalid_argument("attestation trust 'direct' needs --trust-anchors");
+  }
+  app.user_verification = spec.user_verification;
+  app.attestation_trust = spec.attestation_trust;
+  app.trust_anchor_files = spec.trust_anchor_files;
+  app.top_origins = spec.top_origins;
   app.created_at = clock.now_s();
   SIGIL_TRY(store.create_app(app));
   return create_client(store, app, clock);
@@ -119,6 +133,12 @@ std::string app_json(const store::App& app, const std::vector<std::string>& clie
   write_array(w, app.resources);
   w.key("allow_client_challenges").boolean(app.allow_client_challenges);
   w.key("public_signup").boolean(app.public_signup);
+  w.key("user_verification").string(app.user_verification);
+  w.key("attestation_trust").string(app.attestation_trust);
+  w.key("trust_anchor_files");
+  write_array(w, app.trust_anchor_files);
+  w.key("top_origins");
+  write_array(w, app.top_origins);
   w.key("client_ids");
   write_array(w, client_ids);
   w.end_object();

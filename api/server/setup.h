@@ -21,6 +21,10 @@ struct NewApp {
   std::string rp_id;
   bool allow_client_challenges = false;
   bool public_signup = true;
+  std::string user_verification = "preferred";   // WebAuthn: required | preferred | discouraged
+  std::string attestation_trust = "none";        // WebAuthn: none | direct
+  std::vector<std::string> trust_anchor_files;   // PEM files, for "direct"
+  std::vector<std::string> top_origins;          // cross-origin iframe parents allowed
 };
 
 struct CreatedApp {

@@ -27,6 +27,11 @@ struct App {
   bool allow_client_challenges = false; // API.md 2.2
   bool public_signup = true;
   int64_t created_at = 0;
+  // WebAuthn policy (API.md 3.1).
+  std::string user_verification = "preferred";  // "required" | "preferred" | "discouraged"
+  std::string attestation_trust = "none";       // "none" | "direct"
+  std::vector<std::string> trust_anchor_files;  // PEM files of attestation roots, for "direct"
+  std::vector<std::string> top_origins;         // cross-origin iframes allowed (topOrigin values)
 };
 
 struct Client {
@@ -45,6 +50,7 @@ struct User {
   std::string phone;     // E.164; may be empty
   bool email_verified = false;
   int64_t created_at = 0;
+  std::string external_user_id{};  // the user's id in the customer's system (API.md 3.6); may be empty
 };
 
 struct MobileKey {
@@ -58,6 +64,40 @@ struct MobileKey {
   std::string display_name;
   int64_t created_at = 0;
   int64_t last_used_at = 0;
+};
+
+// A WebAuthn account: a username at one app's relying party, bound to one user, with a stable user
+// handle (the `user.id` of the creation options).
+struct WebAuthnAccount {
+  std::string app_id;
+  std::string username;
+  std::string user_id;
+  Bytes user_handle;  // 32 random bytes
+  std::string display_name;
+  int64_t created_at = 0;
+};
+
+// What §7.1 step 26 says to store, plus the parsed key's COSE bytes (parsed into a key handle on load).
+struct WebAuthnCredential {
+  Bytes credential_id;
+  std::string app_id;
+  std::string user_id;
+  std::string username;
+  Bytes user_handle;
+  Bytes public_key_cose;
+  int64_t alg = 0;
+  int64_t sign_count = 0;
+  Bytes aaguid;                          // 16 bytes
+  std::vector<std::string> transports;
+  std::string attachment;                // "platform" | "cross-platform" | ""
+  bool backup_eligible = false;
+  bool backup_state = false;
+  std::string fmt;                       // attestation statement format
+  std::string attestation_type;          // none, self, basic, attca, anonca
+  std::string device_info_json;          // deviceInfo (API.md 3.1), "" when none
+  int64_t created_at = 0;
+  int64_t last_used_at = 0;
+  int64_t flagged_at = 0;                // sign-count regression seen: refused from then on
 };
 
 struct Session {
@@ -106,6 +146,10 @@ struct LoginWrite {
   // Touch the authenticator that signed (mobile key), when set.
   std::string mobile_app_id, mobile_key_id;
   int64_t used_at = 0;
+  // Or the WebAuthn credential that signed: its new sign count and backup state.
+  Bytes webauthn_credential_id;
+  int64_t webauthn_sign_count = 0;
+  bool webauthn_backup_state = false;
 };
 
 }  // namespace sigil::store

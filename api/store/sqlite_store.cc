@@ -127,6 +127,50 @@ CREATE TABLE signing_keys (
   retired_at     INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 2: WebAuthn accounts and credentials; external user ids (API.md 3).
+    R"sql(
+ALTER TABLE users ADD COLUMN external_user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN user_verification TEXT NOT NULL DEFAULT 'preferred';
+ALTER TABLE apps ADD COLUMN attestation_trust TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE apps ADD COLUMN trust_anchor_files TEXT NOT NULL DEFAULT '[]';  -- JSON array of strings
+ALTER TABLE apps ADD COLUMN top_origins TEXT NOT NULL DEFAULT '[]';         -- JSON array of strings
+CREATE UNIQUE INDEX users_external_id ON users(tenant_id, external_user_id) WHERE external_user_id != '';
+
+CREATE TABLE webauthn_accounts (
+  app_id       TEXT NOT NULL REFERENCES apps(id),
+  username     TEXT NOT NULL,
+  user_id      TEXT NOT NULL,
+  user_handle  BLOB NOT NULL,
+  display_name TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (app_id, username)
+) STRICT;
+CREATE UNIQUE INDEX webauthn_accounts_by_handle ON webauthn_accounts(app_id, user_handle);
+
+CREATE TABLE webauthn_credentials (
+  credential_id    BLOB PRIMARY KEY NOT NULL,
+  app_id           TEXT NOT NULL REFERENCES apps(id),
+  user_id          TEXT NOT NULL,
+  username         TEXT NOT NULL,
+  user_handle      BLOB NOT NULL,
+  public_key_cose  BLOB NOT NULL,
+  alg              INTEGER NOT NULL,
+  sign_count       INTEGER NOT NULL,
+  aaguid           BLOB NOT NULL,
+  transports       TEXT NOT NULL,  -- JSON array of strings
+  attachment       TEXT NOT NULL,
+  backup_eligible  INTEGER NOT NULL,
+  backup_state     INTEGER NOT NULL,
+  fmt              TEXT NOT NULL,
+  attestation_type TEXT NOT NULL,
+  device_info      TEXT NOT NULL,
+  created_at       INTEGER NOT NULL,
+  last_used_at     INTEGER NOT NULL,
+  flagged_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials(app_id, user_id);
+CREATE INDEX webauthn_credentials_by_username ON webauthn_credentials(app_id, username);
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -220,9 +264,14 @@ Error unavailable() { return Error{ErrorCode::kUnavailable, "Storage unavailable
 #define SIGIL_TENANT_COLS "id, name, created_at"
 #define SIGIL_APP_COLS                                                                                 \
   "id, tenant_id, name, redirect_uris, origins, rp_id, resources, allow_client_challenges, public_signup, " \
-  "created_at"
+  "created_at, user_verification, attestation_trust, trust_anchor_files, top_origins"
 #define SIGIL_CLIENT_COLS "client_id, app_id, tenant_id, secret_hash, name, created_at"
-#define SIGIL_USER_COLS "id, tenant_id, email, phone, email_verified, created_at"
+#define SIGIL_USER_COLS "id, tenant_id, email, phone, email_verified, created_at, external_user_id"
+#define SIGIL_WA_ACCOUNT_COLS "app_id, username, user_id, user_handle, display_name, created_at"
+#define SIGIL_WA_CRED_COLS                                                                                    \
+  "credential_id, app_id, user_id, username, user_handle, public_key_cose, alg, sign_count, aaguid, "        \
+  "transports, attachment, backup_eligible, backup_state, fmt, attestation_type, device_info, created_at, " \
+  "last_used_at, flagged_at"
 #define SIGIL_MOBILE_KEY_COLS \
   "app_id, key_id, user_id, spki, key_type, os, device_id, display_name, created_at, last_used_at"
 #define SIGIL_SESSION_COLS \
@@ -409,6 +458,10 @@ struct SqliteStore::Impl {
     a.allow_client_challenges = q.column_bool(7);
     a.public_signup = q.column_bool(8);
     a.created_at = q.column_int(9);
+    a.user_verification = q.column_text(10);
+    a.attestation_trust = q.column_text(11);
+    SIGIL_ASSIGN_OR_RETURN(a.trust_anchor_files, parse_string_array(q.column_text(12), "apps.trust_anchor_files"));
+    SIGIL_ASSIGN_OR_RETURN(a.top_origins, parse_string_array(q.column_text(13), "apps.top_origins"));
     return a;
   }
   static Result<Client> read_client(const Query& q) {
@@ -416,8 +469,35 @@ struct SqliteStore::Impl {
                   q.column_blob(3), q.column_text(4), q.column_int(5)};
   }
   static Result<User> read_user(const Query& q) {
-    return User{q.column_text(0), q.column_text(1), q.column_text(2),
-                q.column_text(3), q.column_bool(4), q.column_int(5)};
+    return User{q.column_text(0), q.column_text(1), q.column_text(2), q.column_text(3),
+                q.column_bool(4), q.column_int(5),  q.column_text(6)};
+  }
+  static Result<WebAuthnAccount> read_wa_account(const Query& q) {
+    return WebAuthnAccount{q.column_text(0), q.column_text(1), q.column_text(2),
+                           q.column_blob(3), q.column_text(4), q.column_int(5)};
+  }
+  Result<WebAuthnCredential> read_wa_credential(const Query& q) {
+    WebAuthnCredential c;
+    c.credential_id = q.column_blob(0);
+    c.app_id = q.column_text(1);
+    c.user_id = q.column_text(2);
+    c.username = q.column_text(3);
+    c.user_handle = q.column_blob(4);
+    c.public_key_cose = q.column_blob(5);
+    c.alg = q.column_int(6);
+    c.sign_count = q.column_int(7);
+    c.aaguid = q.column_blob(8);
+    SIGIL_ASSIGN_OR_RETURN(c.transports, parse_string_array(q.column_text(9), "webauthn_credentials.transports"));
+    c.attachment = q.column_text(10);
+    c.backup_eligible = q.column_bool(11);
+    c.backup_state = q.column_bool(12);
+    c.fmt = q.column_text(13);
+    c.attestation_type = q.column_text(14);
+    c.device_info_json = q.column_text(15);
+    c.created_at = q.column_int(16);
+    c.last_used_at = q.column_int(17);
+    c.flagged_at = q.column_int(18);
+    return c;
   }
   static Result<MobileKey> read_mobile_key(const Query& q) {
     return MobileKey{q.column_text(0), q.column_text(1), q.column_text(2), q.column_blob(3), q.column_text(4),
@@ -595,10 +675,12 @@ Result<std::vector<Tenant>> SqliteStore::list_tenants() {
 Result<void> SqliteStore::create_app(const App& app) {
   return impl_->write([&](Impl::Transaction&) -> Result<void> {
     SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO apps (" SIGIL_APP_COLS
-                                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     q.text(app.id).text(app.tenant_id).text(app.name).text(json_string_array(app.redirect_uris));
     q.text(json_string_array(app.origins)).text(app.rp_id).text(json_string_array(app.resources));
     q.boolean(app.allow_client_challenges).boolean(app.public_signup).integer(app.created_at);
+    q.text(app.user_verification).text(app.attestation_trust).text(json_string_array(app.trust_anchor_files));
+    q.text(json_string_array(app.top_origins));
     return impl_->run(q, "insert app");
   });
 }
@@ -608,10 +690,12 @@ Result<void> SqliteStore::update_app(const App& app) {
     // id, tenant_id and created_at are fixed at creation.
     SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
         "UPDATE apps SET name = ?, redirect_uris = ?, origins = ?, rp_id = ?, resources = ?, "
-        "allow_client_challenges = ?, public_signup = ? WHERE id = ?"));
+        "allow_client_challenges = ?, public_signup = ?, user_verification = ?, attestation_trust = ?, "
+        "trust_anchor_files = ?, top_origins = ? WHERE id = ?"));
     q.text(app.name).text(json_string_array(app.redirect_uris)).text(json_string_array(app.origins));
     q.text(app.rp_id).text(json_string_array(app.resources)).boolean(app.allow_client_challenges);
-    q.boolean(app.public_signup).text(app.id);
+    q.boolean(app.public_signup).text(app.user_verification).text(app.attestation_trust);
+    q.text(json_string_array(app.trust_anchor_files)).text(json_string_array(app.top_origins)).text(app.id);
     SIGIL_TRY(impl_->run(q, "update app"));
     if (sqlite3_changes(impl_->db) == 0) return make_error(ErrorCode::kNotFound, "App not found");
     return {};
@@ -669,8 +753,9 @@ Result<std::vector<Client>> SqliteStore::list_clients(const std::string& app_id)
 Result<void> SqliteStore::create_user(const User& u) {
   return impl_->write([&](Impl::Transaction&) -> Result<void> {
     SIGIL_ASSIGN_OR_RETURN(Query q,
-                           impl_->query("INSERT INTO users (" SIGIL_USER_COLS ") VALUES (?, ?, ?, ?, ?, ?)"));
+                           impl_->query("INSERT INTO users (" SIGIL_USER_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
     q.text(u.id).text(u.tenant_id).text(u.email).text(u.phone).boolean(u.email_verified).integer(u.created_at);
+    q.text(u.external_user_id);
     return impl_->run(q, "insert user");
   });
 }
@@ -707,6 +792,132 @@ Result<void> SqliteStore::set_email_verified(const std::string& user_id) {
     SIGIL_TRY(impl_->run(q, "set email verified"));
     if (sqlite3_changes(impl_->db) == 0) return make_error(ErrorCode::kNotFound, "User not found");
     return {};
+  });
+}
+
+Result<std::optional<User>> SqliteStore::find_user_by_external_id(const std::string& tenant_id,
+                                                                  const std::string& external_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+      "SELECT " SIGIL_USER_COLS " FROM users WHERE tenant_id = ? AND external_user_id = ? AND external_user_id != ''"));
+  q.text(tenant_id).text(external_id);
+  return impl_->find_one(q, "find user by external id", Impl::read_user);
+}
+
+// ---- webauthn -------------------------------------------------------------------------------------------
+
+Result<std::optional<WebAuthnAccount>> SqliteStore::find_webauthn_account(const std::string& app_id,
+                                                                          const std::string& username) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_WA_ACCOUNT_COLS
+                                               " FROM webauthn_accounts WHERE app_id = ? AND username = ?"));
+  q.text(app_id).text(username);
+  return impl_->find_one(q, "find webauthn account", Impl::read_wa_account);
+}
+
+Result<std::optional<WebAuthnAccount>> SqliteStore::find_webauthn_account_by_handle(const std::string& app_id,
+                                                                                    const Bytes& user_handle) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_WA_ACCOUNT_COLS
+                                               " FROM webauthn_accounts WHERE app_id = ? AND user_handle = ?"));
+  q.text(app_id).blob(user_handle);
+  return impl_->find_one(q, "find webauthn account by handle", Impl::read_wa_account);
+}
+
+Result<void> SqliteStore::register_webauthn_credential(const std::optional<User>& new_user,
+                                                       const WebAuthnAccount& account,
+                                                       const WebAuthnCredential& c) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    if (new_user) {
+      SIGIL_ASSIGN_OR_RETURN(Query q,
+                             impl_->query("INSERT INTO users (" SIGIL_USER_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      const User& u = *new_user;
+      q.text(u.id).text(u.tenant_id).text(u.email).text(u.phone).boolean(u.email_verified).integer(u.created_at);
+      q.text(u.external_user_id);
+      SIGIL_TRY(impl_->run(q, "insert user"));
+    }
+    {
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "SELECT user_id FROM webauthn_accounts WHERE app_id = ? AND username = ?"));
+      q.text(account.app_id).text(account.username);
+      const int rc = q.step();
+      if (rc == SQLITE_ROW) {
+        if (q.column_text(0) != c.user_id) {
+          return make_error(ErrorCode::kConflict, "The username belongs to another user", "auth_username_taken");
+        }
+      } else if (rc != SQLITE_DONE) {
+        return std::unexpected(impl_->fail(rc, "load webauthn account"));
+      } else {
+        SIGIL_ASSIGN_OR_RETURN(Query ins, impl_->query("INSERT INTO webauthn_accounts (" SIGIL_WA_ACCOUNT_COLS
+                                                       ") VALUES (?, ?, ?, ?, ?, ?)"));
+        ins.text(account.app_id).text(account.username).text(account.user_id).blob(account.user_handle);
+        ins.text(account.display_name).integer(account.created_at);
+        SIGIL_TRY(impl_->run(ins, "insert webauthn account"));
+      }
+    }
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO webauthn_credentials (" SIGIL_WA_CRED_COLS
+                                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.blob(c.credential_id).text(c.app_id).text(c.user_id).text(c.username).blob(c.user_handle);
+    q.blob(c.public_key_cose).integer(c.alg).integer(c.sign_count).blob(c.aaguid);
+    q.text(json_string_array(c.transports)).text(c.attachment).boolean(c.backup_eligible).boolean(c.backup_state);
+    q.text(c.fmt).text(c.attestation_type).text(c.device_info_json).integer(c.created_at).integer(c.last_used_at);
+    q.integer(c.flagged_at);
+    auto inserted = impl_->run(q, "insert webauthn credential");
+    if (!inserted && inserted.error().code == ErrorCode::kConflict) {
+      return make_error(ErrorCode::kConflict, "Credential already registered", "auth_credential_exists");
+    }
+    return inserted;
+  });
+}
+
+Result<std::optional<WebAuthnCredential>> SqliteStore::find_webauthn_credential(const Bytes& credential_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_WA_CRED_COLS
+                                               " FROM webauthn_credentials WHERE credential_id = ?"));
+  q.blob(credential_id);
+  return impl_->find_one(q, "find webauthn credential",
+                         [&](const Query& row) { return impl_->read_wa_credential(row); });
+}
+
+Result<std::vector<WebAuthnCredential>> SqliteStore::list_webauthn_credentials(const std::string& app_id,
+                                                                               const std::string& user_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_WA_CRED_COLS
+                                               " FROM webauthn_credentials WHERE app_id = ? AND user_id = ?"
+                                               " ORDER BY created_at, credential_id"));
+  q.text(app_id).text(user_id);
+  return impl_->find_all(q, "list webauthn credentials",
+                         [&](const Query& row) { return impl_->read_wa_credential(row); });
+}
+
+Result<std::vector<WebAuthnCredential>> SqliteStore::list_webauthn_credentials_by_username(
+    const std::string& app_id, const std::string& username) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_WA_CRED_COLS
+                                               " FROM webauthn_credentials WHERE app_id = ? AND username = ?"
+                                               " ORDER BY created_at, credential_id"));
+  q.text(app_id).text(username);
+  return impl_->find_all(q, "list webauthn credentials by username",
+                         [&](const Query& row) { return impl_->read_wa_credential(row); });
+}
+
+Result<bool> SqliteStore::delete_webauthn_credential(const std::string& app_id, const std::string& user_id,
+                                                     const Bytes& credential_id) {
+  return impl_->write([&](Impl::Transaction&) -> Result<bool> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "DELETE FROM webauthn_credentials WHERE credential_id = ? AND app_id = ? AND user_id = ?"));
+    q.blob(credential_id).text(app_id).text(user_id);
+    SIGIL_TRY(impl_->run(q, "delete webauthn credential"));
+    return sqlite3_changes(impl_->db) > 0;
+  });
+}
+
+Result<void> SqliteStore::flag_webauthn_credential(const Bytes& credential_id, int64_t now) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "UPDATE webauthn_credentials SET flagged_at = ? WHERE credential_id = ? AND flagged_at = 0"));
+    q.integer(now).blob(credential_id);
+    return impl_->run(q, "flag webauthn credential");
   });
 }
 
@@ -801,6 +1012,15 @@ Result<void> SqliteStore::commit_login(const LoginWrite& w) {
       SIGIL_TRY(impl_->run(q, "join session"));
     }
     if (w.refresh_token) SIGIL_TRY(impl_->insert_refresh_token(*w.refresh_token));
+    if (!w.webauthn_credential_id.empty()) {
+      // Sign counts only move forward, also when two assertions of one credential race.
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE webauthn_credentials SET sign_count = MAX(sign_count, ?), backup_state = ?, "
+          "last_used_at = ? WHERE credential_id = ?"));
+      q.integer(w.webauthn_sign_count).boolean(w.webauthn_backup_state).integer(w.used_at);
+      q.blob(w.webauthn_credential_id);
+      SIGIL_TRY(impl_->run(q, "touch webauthn credential"));
+    }
     if (!w.mobile_key_id.empty()) {
       // A key deleted meanwhile is not an error: the login itself was verified before.
       SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(

@@ -62,6 +62,23 @@ class SqliteStore final : public Store {
   Result<std::optional<User>> find_user_by_email(const std::string& tenant_id, const std::string& email) override;
   Result<std::optional<User>> find_user_by_phone(const std::string& tenant_id, const std::string& phone) override;
   Result<void> set_email_verified(const std::string& user_id) override;
+  Result<std::optional<User>> find_user_by_external_id(const std::string& tenant_id,
+                                                      const std::string& external_id) override;
+
+  Result<std::optional<WebAuthnAccount>> find_webauthn_account(const std::string& app_id,
+                                                               const std::string& username) override;
+  Result<std::optional<WebAuthnAccount>> find_webauthn_account_by_handle(const std::string& app_id,
+                                                                         const Bytes& user_handle) override;
+  Result<void> register_webauthn_credential(const std::optional<User>& new_user, const WebAuthnAccount& account,
+                                            const WebAuthnCredential& cred) override;
+  Result<std::optional<WebAuthnCredential>> find_webauthn_credential(const Bytes& credential_id) override;
+  Result<std::vector<WebAuthnCredential>> list_webauthn_credentials(const std::string& app_id,
+                                                                    const std::string& user_id) override;
+  Result<std::vector<WebAuthnCredential>> list_webauthn_credentials_by_username(
+      const std::string& app_id, const std::string& username) override;
+  Result<bool> delete_webauthn_credential(const std::string& app_id, const std::string& user_id,
+                                          const Bytes& credential_id) override;
+  Result<void> flag_webauthn_credential(const Bytes& credential_id, int64_t now) override;
 
   Result<void> insert_mobile_key(const MobileKey& k) override;
   Result<std::optional<MobileKey>> find_mobile_key(const std::string& app_id, const std::string& key_id) override;

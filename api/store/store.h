@@ -41,6 +41,31 @@ class Store {
   [[nodiscard]] virtual Result<std::optional<User>> find_user_by_phone(const std::string& tenant_id,
                                                                       const std::string& phone) = 0;
   [[nodiscard]] virtual Result<void> set_email_verified(const std::string& user_id) = 0;
+  [[nodiscard]] virtual Result<std::optional<User>> find_user_by_external_id(const std::string& tenant_id,
+                                                                            const std::string& external_id) = 0;
+
+  // WebAuthn accounts and credentials (API.md 3). Credential ids are unique across all apps.
+  [[nodiscard]] virtual Result<std::optional<WebAuthnAccount>> find_webauthn_account(
+      const std::string& app_id, const std::string& username) = 0;
+  [[nodiscard]] virtual Result<std::optional<WebAuthnAccount>> find_webauthn_account_by_handle(
+      const std::string& app_id, const Bytes& user_handle) = 0;
+  // One transaction: creates `new_user` when given; creates the account when it does not exist, or checks
+  // that it belongs to cred.user_id (kConflict, ts_error_code "auth_username_taken"); inserts the
+  // credential (kConflict, ts_error_code "auth_credential_exists" when its id exists).
+  [[nodiscard]] virtual Result<void> register_webauthn_credential(const std::optional<User>& new_user,
+                                                                  const WebAuthnAccount& account,
+                                                                  const WebAuthnCredential& cred) = 0;
+  [[nodiscard]] virtual Result<std::optional<WebAuthnCredential>> find_webauthn_credential(
+      const Bytes& credential_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<WebAuthnCredential>> list_webauthn_credentials(
+      const std::string& app_id, const std::string& user_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<WebAuthnCredential>> list_webauthn_credentials_by_username(
+      const std::string& app_id, const std::string& username) = 0;
+  // Deletes only the caller's own credential; returns whether a row was deleted.
+  [[nodiscard]] virtual Result<bool> delete_webauthn_credential(const std::string& app_id,
+                                                                const std::string& user_id,
+                                                                const Bytes& credential_id) = 0;
+  [[nodiscard]] virtual Result<void> flag_webauthn_credential(const Bytes& credential_id, int64_t now) = 0;
 
   // Mobile-biometric keys, keyed by (app_id, key_id). insert: kConflict when the id exists in the app.
   [[nodiscard]] virtual Result<void> insert_mobile_key(const MobileKey& k) = 0;
