@@ -4,7 +4,13 @@
 Keys, signatures and JWT signatures come from the openssl CLI (fresh keys on every run, so the corpus
 changes when this is re-run; commit the result). Everything else is written out literally below: request
 bodies of the API.md endpoints, form bodies and query strings, base64 strings. Only the Python standard
-library and `openssl` (3.x) are needed:  python3 fuzz/gen_corpus.py
+library and `openssl` (3.x) are needed:  python3 fuzz/gen_corpus.py [TARGET ...]
+(with TARGETs, only those corpora are rewritten, e.g. `python3 fuzz/gen_corpus.py cbor pem`).
+
+The WebAuthn corpora (cbor, cose_key, authenticator_data, client_data, attestation, assertion,
+encoded_result, pem) are cut from the W3C WebAuthn L3 spec test vectors, read at generation time from
+$SIGIL_VECTORS_DIR/webauthn-spec/webauthn-l3-test-vectors.json (default: ../shared/vectors next to the
+repository); the JSON file itself is not copied, only the inputs built from it are written.
 """
 
 import base64
@@ -14,15 +20,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+VECTORS = os.path.join(
+    os.environ.get("SIGIL_VECTORS_DIR",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "vectors")),
+    "webauthn-spec", "webauthn-l3-test-vectors.json")
 
 
 def sh(*args, stdin=None):
     return subprocess.run(args, input=stdin, check=True, capture_output=True).stdout
 
 
+ONLY = set(sys.argv[1:])  # targets to rewrite; empty = all
+
+
 def write(target, name, data):
+    if ONLY and target not in ONLY:
+        return
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
     if isinstance(data, str):
@@ -75,10 +91,374 @@ def parse_ecdsa_der(sig):
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
+# --- CBOR helpers for the WebAuthn corpora --------------------------------------------------------------
+
+def cbor_item_end(b, i=0):
+    """Offset just past the definite-length CBOR item starting at b[i] (enough for attestationObjects)."""
+    ib = b[i]
+    major, info = ib >> 5, ib & 0x1F
+    i += 1
+    if info < 24:
+        arg = info
+    else:
+        n = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+        arg = int.from_bytes(b[i:i + n], "big")
+        i += n
+    if major in (0, 1, 7):
+        return i
+    if major in (2, 3):
+        return i + arg
+    if major == 4:
+        for _ in range(arg):
+            i = cbor_item_end(b, i)
+        return i
+    if major == 5:
+        for _ in range(2 * arg):
+            i = cbor_item_end(b, i)
+        return i
+    if major == 6:
+        return cbor_item_end(b, i)
+    raise ValueError("unsupported CBOR")
+
+
+def cbor_decode(b, i=0):
+    """(value, end) for the subset in attestationObjects: ints, bytes, text, arrays, maps (as dicts)."""
+    ib = b[i]
+    major, info = ib >> 5, ib & 0x1F
+    j = i + 1
+    if info < 24:
+        arg = info
+    else:
+        n = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+        arg = int.from_bytes(b[j:j + n], "big")
+        j += n
+    if major == 0:
+        return arg, j
+    if major == 1:
+        return -1 - arg, j
+    if major == 2:
+        return bytes(b[j:j + arg]), j + arg
+    if major == 3:
+        return b[j:j + arg].decode(), j + arg
+    if major == 4:
+        out = []
+        for _ in range(arg):
+            v, j = cbor_decode(b, j)
+            out.append(v)
+        return out, j
+    if major == 5:
+        out = {}
+        for _ in range(arg):
+            k, j = cbor_decode(b, j)
+            v, j = cbor_decode(b, j)
+            out[k] = v
+        return out, j
+    if major == 7:
+        return {20: False, 21: True, 22: None}[info], j
+    raise ValueError("unsupported CBOR")
+
+
+def cbor_head(major, arg):
+    if arg < 24:
+        return bytes([(major << 5) | arg])
+    for n, info in ((1, 24), (2, 25), (4, 26), (8, 27)):
+        if arg < (1 << (8 * n)):
+            return bytes([(major << 5) | info]) + arg.to_bytes(n, "big")
+    raise ValueError("too large")
+
+
+def cbor_encode(v):
+    """Canonical CTAP2 encoding (keys sorted by encoded length, then bytewise)."""
+    if isinstance(v, bool):
+        return b"\xf5" if v else b"\xf4"
+    if v is None:
+        return b"\xf6"
+    if isinstance(v, int):
+        return cbor_head(0, v) if v >= 0 else cbor_head(1, -1 - v)
+    if isinstance(v, bytes):
+        return cbor_head(2, len(v)) + v
+    if isinstance(v, str):
+        e = v.encode()
+        return cbor_head(3, len(e)) + e
+    if isinstance(v, list):
+        return cbor_head(4, len(v)) + b"".join(cbor_encode(x) for x in v)
+    if isinstance(v, dict):
+        items = sorted(((cbor_encode(k), cbor_encode(x)) for k, x in v.items()), key=lambda kv: (len(kv[0]), kv[0]))
+        return cbor_head(5, len(items)) + b"".join(k + x for k, x in items)
+    raise TypeError(type(v))
+
+
+def split_auth_data(ad):
+    """(header37, aaguid, cred_id, cose_key_bytes, extensions) of an authenticatorData."""
+    flags = ad[32]
+    if not flags & 0x40:
+        return ad[:37], None, None, None, ad[37:]
+    cl = int.from_bytes(ad[53:55], "big")
+    key_start = 55 + cl
+    key_end = cbor_item_end(ad, key_start)
+    return ad[:37], ad[37:53], ad[55:key_start], ad[key_start:key_end], ad[key_end:]
+
+
+def u16(n):
+    return n.to_bytes(2, "big")
+
+
+def pem_cert(der, width=64):
+    body = "\n".join(textwrap.wrap(b64(der), width))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+
+
+def webauthn_corpora(vectors):
+    vs = {v["name"]: v for v in vectors["vectors"]}
+    reg = {n: {k: bytes.fromhex(x) for k, x in v["registration"].items()
+               if k in ("clientDataJSON", "attestationObject", "challenge", "credential_id")}
+           for n, v in vs.items()}
+    auth = {n: {k: bytes.fromhex(x) for k, x in v["authentication"].items()
+                if k in ("clientDataJSON", "authenticatorData", "signature", "challenge")}
+            for n, v in vs.items()}
+    att_objs = {n: cbor_decode(r["attestationObject"])[0] for n, r in reg.items()}
+    auth_datas = {n: o["authData"] for n, o in att_objs.items()}
+    cose_keys = {n: split_auth_data(ad)[3] for n, ad in auth_datas.items()}
+
+    # --- attestation: the 15 registrations, u16 BE length ‖ clientDataJSON ‖ attestationObject -----------
+    for n, r in reg.items():
+        write("attestation", f"{n}.bin", u16(len(r["clientDataJSON"])) + r["clientDataJSON"] + r["attestationObject"])
+
+    # --- assertion: u16 ‖ clientDataJSON ‖ u16 ‖ authenticatorData ‖ signature, against none-es256's key ---
+    def assertion(cdj, ad, sig):
+        return u16(len(cdj)) + cdj + u16(len(ad)) + ad + sig
+
+    a = auth["none-es256"]
+    cdj, ad, sig = a["clientDataJSON"], a["authenticatorData"], a["signature"]
+    r_, s_ = parse_ecdsa_der(sig)
+    write("assertion", "none_es256_valid.bin", assertion(cdj, ad, sig))
+    write("assertion", "none_es256_low_s_twin.bin", assertion(cdj, ad, der_seq(der_int(r_) + der_int(P256_N - s_))))
+    write("assertion", "sig_flipped_bit.bin", assertion(cdj, ad, sig[:-1] + bytes([sig[-1] ^ 1])))
+    write("assertion", "sig_trailing_zero.bin", assertion(cdj, ad, sig + b"\x00"))
+    write("assertion", "sig_raw_r_s.bin", assertion(cdj, ad, r_.to_bytes(32, "big") + s_.to_bytes(32, "big")))
+    write("assertion", "authdata_uv_set.bin", assertion(cdj, ad[:32] + bytes([ad[32] | 0x04]) + ad[33:], sig))
+    write("assertion", "authdata_count_1.bin", assertion(cdj, ad[:33] + b"\x00\x00\x00\x01", sig))
+    write("assertion", "authdata_rpid_flipped.bin", assertion(cdj, bytes([ad[0] ^ 0x80]) + ad[1:], sig))
+    write("assertion", "cdj_type_create.bin",
+          assertion(cdj.replace(b"webauthn.get", b"webauthn.create"), ad, sig))
+    write("assertion", "cdj_origin_changed.bin", assertion(cdj.replace(b"example.org", b"example.com"), ad, sig))
+    write("assertion", "cdj_space_added.bin", assertion(cdj.replace(b",", b", ", 1), ad, sig))
+    write("assertion", "truncated.bin", assertion(cdj, ad, sig)[:-20])
+    for n in ("packed-es256", "none-es256-crossOrigin", "packed-eddsa"):
+        o = auth[n]
+        write("assertion", f"{n}_other_key.bin",
+              assertion(o["clientDataJSON"], o["authenticatorData"], o["signature"]))
+
+    # --- authenticator_data: every registration's authData, distinct assertion authData, hand-made -------
+    for n, adata in auth_datas.items():
+        write("authenticator_data", f"reg_{n}.bin", adata)
+    seen = set()
+    for n, o in auth.items():
+        if o["authenticatorData"] not in seen:
+            seen.add(o["authenticatorData"])
+            write("authenticator_data", f"auth_{n}.bin", o["authenticatorData"])
+    base = auth_datas["none-es256"]
+    hdr, aaguid, cid, key, _ = split_auth_data(base)
+    ext = cbor_encode({"credProtect": 2, "hmac-secret": True})
+    write("authenticator_data", "attested_with_extensions.bin",
+          hdr[:32] + bytes([hdr[32] | 0x80]) + hdr[33:] + aaguid + u16(len(cid)) + cid + key + ext)
+    write("authenticator_data", "assertion_with_extensions.bin", ad[:32] + bytes([ad[32] | 0x80]) + ad[33:] + ext)
+    write("authenticator_data", "ed_flag_without_extensions.bin", ad[:32] + bytes([ad[32] | 0x80]) + ad[33:])
+    write("authenticator_data", "at_flag_without_data.bin", ad[:32] + bytes([ad[32] | 0x40]) + ad[33:])
+    write("authenticator_data", "bs_without_be.bin", ad[:32] + bytes([(ad[32] & ~0x08) | 0x10]) + ad[33:])
+    write("authenticator_data", "trailing_byte.bin", base + b"\x00")
+    write("authenticator_data", "truncated_36.bin", ad[:36])
+    write("authenticator_data", "cred_id_len_1024.bin", hdr + aaguid + u16(1024) + b"\x01" * 1024 + key)
+
+    # --- cose_key: every credential key of the vectors, plus malformed EC2/OKP/RSA keys ---------------------
+    for n, k in cose_keys.items():
+        write("cose_key", f"{n}.cbor", k)
+    ec = cbor_decode(cose_keys["none-es256"])[0]
+    write("cose_key", "ec2_with_private_d.cbor", cbor_encode({**ec, -4: b"\x01" * 32}))
+    write("cose_key", "ec2_crv_p384_alg_es256.cbor", cbor_encode({**ec, -1: 2}))
+    write("cose_key", "ec2_compressed_y_bool.cbor", cbor_encode({**ec, -3: True}))
+    write("cose_key", "ec2_off_curve.cbor", cbor_encode({**ec, -3: ec[-3][:-1] + bytes([ec[-3][-1] ^ 1])}))
+    write("cose_key", "ec2_no_alg.cbor", cbor_encode({k: v for k, v in ec.items() if k != 3}))
+    write("cose_key", "ec2_alg_rs256.cbor", cbor_encode({**ec, 3: -257}))
+    write("cose_key", "ec2_with_kid.cbor", cbor_encode({**ec, 2: b"kid-1"}))
+    write("cose_key", "ec2_unsorted.cbor", cose_keys["none-es256"][:1] + cose_keys["none-es256"][3:5]
+          + cose_keys["none-es256"][1:3] + cose_keys["none-es256"][5:])
+    write("cose_key", "ec2_trailing_byte.cbor", cose_keys["none-es256"] + b"\x00")
+    okp = cbor_decode(cose_keys["packed-eddsa"])[0]
+    write("cose_key", "okp_ed25519_alg_minus19.cbor", cbor_encode({**okp, 3: -19}))
+    write("cose_key", "okp_ed25519_small_order.cbor", cbor_encode({**okp, -2: b"\x01" + b"\x00" * 31}))
+    rsa = cbor_decode(cose_keys["packed-rs256"])[0]
+    write("cose_key", "rsa_ps256.cbor", cbor_encode({**rsa, 3: -37}))
+    write("cose_key", "rsa_n_leading_zero.cbor", cbor_encode({**rsa, -1: b"\x00" + rsa[-1]}))
+    write("cose_key", "rsa_e_even.cbor", cbor_encode({**rsa, -2: b"\x01\x00\x00"}))
+    write("cose_key", "rsa_with_private_d.cbor", cbor_encode({**rsa, -3: b"\x01" * 256}))
+
+    # --- cbor: attestationObjects and statements, then the strictness cases ---------------------------------
+    for n in ("none-es256", "packed-es256", "tpm-es256", "fido-u2f-es256"):
+        write("cbor", f"attestation_object_{n}.cbor", reg[n]["attestationObject"])
+    write("cbor", "cose_key_es256.cbor", cose_keys["none-es256"])
+    write("cbor", "extensions_map.cbor", ext)
+    write("cbor", "authdata_prefix_key_then_ext.cbor", key + ext)  # decode_prefix stops after the key
+    cases = {
+        "uint_max.cbor": b"\x1b" + b"\xff" * 8,
+        "nint_min.cbor": b"\x3b" + b"\xff" * 8,
+        "non_shortest_int.cbor": b"\x18\x05",
+        "non_shortest_length.cbor": b"\x59\x00\x01\x41",
+        "indefinite_bytes.cbor": b"\x5f\x41\x00\xff",
+        "indefinite_map.cbor": b"\xbf\x01\x02\xff",
+        "tag_datetime.cbor": b"\xc1\x1a\x5f\x00\x00\x00",
+        "float16.cbor": b"\xf9\x3c\x00",
+        "simple_bools_null.cbor": cbor_encode([True, False, None, 0, -1, b"", ""]),
+        "map_unsorted.cbor": b"\xa2\x03\x00\x01\x00",
+        "map_duplicate_key.cbor": b"\xa2\x01\x00\x01\x01",
+        "map_length_order.cbor": cbor_encode({1: 1, -1: 2, 24: 3, "a": 4, "bb": 5, -25: 6}),
+        "map_bytes_key.cbor": b"\xa1\x41\x00\x00",
+        "depth_5.cbor": b"\x81" * 4 + b"\xa1\x01\x00",
+        "depth_6.cbor": b"\x81" * 5 + b"\xa1\x01\x00",
+        "bytes_huge_length.cbor": b"\x5a\xff\xff\xff\xff",
+        "array_huge_count.cbor": b"\x9b" + b"\xff" * 8,
+        "text_invalid_utf8.cbor": b"\x62\xc3\x28",
+        "text_utf8.cbor": cbor_encode("h\u00e9llo \u20ac \U0001f600"),
+        "trailing_byte.cbor": b"\xa0\x00",
+        "truncated.cbor": reg["none-es256"]["attestationObject"][:-5],
+        "empty.cbor": b"",
+    }
+    for name, data in cases.items():
+        write("cbor", name, data)
+
+    # --- client_data: the vectors' clientDataJSON, browser-shaped ones, malformed ones ----------------------
+    seen = set()
+    for n in ("none-es256", "none-es256-crossOrigin", "none-es256-topOrigin", "packed-es512", "tpm-es256"):
+        for kind, src in (("create", reg[n]), ("get", auth[n])):
+            if src["clientDataJSON"] not in seen:
+                seen.add(src["clientDataJSON"])
+                write("client_data", f"{n}_{kind}.json", src["clientDataJSON"])
+    chal = b64url(reg["none-es256"]["challenge"])
+    chrome = ('{"type":"webauthn.get","challenge":"%s","origin":"https://example.org","crossOrigin":false,'
+              '"other_keys_can_be_added_here":"do not compare clientDataJSON against a template. '
+              'See https://goo.gl/yabPex"}' % chal)
+    client_data = {
+        "chrome_get.json": chrome,
+        "chrome_create.json": '{"type":"webauthn.create","challenge":"%s","origin":"https://example.org",'
+                              '"crossOrigin":false}' % chal,
+        "chrome_iframe_top_origin.json": '{"type":"webauthn.get","challenge":"%s","origin":"https://example.org",'
+                                         '"crossOrigin":true,"topOrigin":"https://example.com"}' % chal,
+        "safari_no_cross_origin.json": '{"type":"webauthn.get","challenge":"%s","origin":"https://example.org"}' % chal,
+        "android_apk_origin.json": '{"type":"webauthn.get","challenge":"%s","origin":"android:apk-key-hash:'
+                                   'Pa6dBMd6Zyw3YjhHk8P1Oz-ZBvQxSG2CKjDFxQ4RAg8","androidPackageName":'
+                                   '"org.example.app"}' % chal,
+        "token_binding_member.json": '{"type":"webauthn.get","challenge":"%s","origin":"https://example.org",'
+                                     '"tokenBinding":{"status":"supported"}}' % chal,
+        "escaped_member_name.json": '{"\\u0074ype":"webauthn.get","challenge":"%s","origin":"https:\\/\\/example.org"}' % chal,
+        "duplicate_type.json": '{"type":"webauthn.get","type":"webauthn.create","challenge":"%s",'
+                               '"origin":"https://example.org"}' % chal,
+        "challenge_padded.json": '{"type":"webauthn.get","challenge":"%s=","origin":"https://example.org"}' % chal[:-1],
+        "challenge_std_alphabet.json": '{"type":"webauthn.get","challenge":"ab+/","origin":"https://example.org"}',
+        "challenge_empty.json": '{"type":"webauthn.get","challenge":"","origin":"https://example.org"}',
+        "cross_origin_string.json": '{"type":"webauthn.get","challenge":"%s","origin":"https://example.org",'
+                                    '"crossOrigin":"false"}' % chal,
+        "top_origin_empty.json": '{"type":"webauthn.get","challenge":"%s","origin":"https://example.org",'
+                                 '"topOrigin":""}' % chal,
+        "origin_missing.json": '{"type":"webauthn.get","challenge":"%s"}' % chal,
+        "not_object.json": '["webauthn.get"]',
+        "trailing_garbage.json": chrome + "x",
+        "invalid_utf8.json": b'{"type":"webauthn.get","challenge":"AAAA","origin":"https://\xff.org"}',
+        "empty.json": "",
+    }
+    for name, body in client_data.items():
+        write("client_data", name, body)
+
+    # --- encoded_result: toJSON() credentials and SDK envelopes, as JSON and as base64 of it -------------
+    def reg_json(n, transports=("usb",), attachment="cross-platform"):
+        r = reg[n]
+        return {"id": b64url(r["credential_id"]), "rawId": b64url(r["credential_id"]), "type": "public-key",
+                "authenticatorAttachment": attachment, "clientExtensionResults": {},
+                "response": {"clientDataJSON": b64url(r["clientDataJSON"]),
+                             "attestationObject": b64url(r["attestationObject"]),
+                             "transports": list(transports)}}
+
+    def auth_json(n, user_handle="dXNlci0x"):
+        r, o = reg[n], auth[n]
+        return {"id": b64url(r["credential_id"]), "rawId": b64url(r["credential_id"]), "type": "public-key",
+                "authenticatorAttachment": "platform", "clientExtensionResults": {},
+                "response": {"clientDataJSON": b64url(o["clientDataJSON"]),
+                             "authenticatorData": b64url(o["authenticatorData"]),
+                             "signature": b64url(o["signature"]), "userHandle": user_handle}}
+
+    def envelope(cred, device=True):
+        e = {"webauthnSessionId": "ws-3f2a9c", "publicKeyCredential": cred}
+        if device:
+            e["deviceInfo"] = {"publicKeyId": "pk-1", "os": "Android"}
+        return e
+
+    def js(o):
+        return json.dumps(o, separators=(",", ":"))
+
+    enc = {
+        "tojson_register_none_es256.b64": b64(js(reg_json("none-es256")).encode()),
+        "tojson_register_packed_rs256.b64url": b64url(js(reg_json("packed-rs256", ("internal", "hybrid"))).encode()),
+        "tojson_authenticate_none_es256.b64": b64(js(auth_json("none-es256")).encode()),
+        "tojson_authenticate_eddsa.b64url": b64url(js(auth_json("packed-eddsa", None)).encode()),
+        "envelope_register_packed_es256.b64": b64(js(envelope(reg_json("packed-es256"))).encode()),
+        "envelope_authenticate_none_es256.b64": b64(js(envelope(auth_json("none-es256"), device=False)).encode()),
+        "envelope_no_session.b64": b64(js({"publicKeyCredential": auth_json("none-es256")}).encode()),
+        "envelope_device_info_without_id.b64": b64(js({**envelope(auth_json("none-es256")),
+                                                       "deviceInfo": {"os": "iOS"}}).encode()),
+        "id_differs_from_raw_id.b64": b64(js({**auth_json("none-es256"), "id": "AAAA"}).encode()),
+        "type_not_public_key.b64": b64(js({**auth_json("none-es256"), "type": "password"}).encode()),
+        "not_base64.txt": "eyJpZCI6@@",
+        "base64_of_array.b64": b64(b"[1,2,3]"),
+        "json_raw_register_none_es256.json": js(reg_json("none-es256")),
+        "json_raw_authenticate_none_es256.json": js(auth_json("none-es256")),
+        "json_raw_authenticate_std_alphabet.json": js({**auth_json("none-es256"), "response": {
+            **auth_json("none-es256")["response"], "signature": b64(auth["none-es256"]["signature"])}}),
+        "json_raw_raw_id_only.json": js({k: v for k, v in auth_json("apple-es256").items() if k != "id"}),
+        "json_raw_unknown_attachment.json": js(reg_json("none-es256", attachment="smartwatch")),
+        "json_raw_nine_transports.json": js(reg_json("none-es256", transports=("usb",) * 9)),
+        "json_raw_transport_not_string.json": js(reg_json("none-es256", transports=(1,))),
+        "json_raw_no_response.json": js({k: v for k, v in auth_json("none-es256").items() if k != "response"}),
+        "json_raw_client_data_null.json": js({**auth_json("none-es256"), "response": {"clientDataJSON": None}}),
+        "json_raw_envelope.json": js(envelope(auth_json("none-es256"))),
+        "empty.txt": "",
+    }
+    for name, body in enc.items():
+        write("encoded_result", name, body)
+
+    # --- pem: the vectors' attestation certificates (x5c) and trust root as PEM, and malformed bundles --------
+    ca = bytes.fromhex(vectors["attestation_ca_cert"])
+    certs = {}
+    for n, o in att_objs.items():
+        for i, c in enumerate(o["attStmt"].get("x5c", [])):
+            certs[f"{n}_x5c{i}"] = c
+    for name, der in sorted(certs.items()):
+        write("pem", f"{name}.pem", pem_cert(der))
+    chain = certs["packed-es256_x5c0"]
+    write("pem", "attestation_ca.pem", pem_cert(ca))
+    write("pem", "bundle_leaf_and_ca.pem", pem_cert(chain) + pem_cert(ca))
+    write("pem", "bundle_with_comments.pem", "# trust anchors\nSubject: test\n" + pem_cert(ca) + "\ntrailer\n")
+    write("pem", "crlf_line_endings.pem", pem_cert(ca).replace("\n", "\r\n"))
+    write("pem", "one_long_line.pem", pem_cert(ca, width=10000))
+    write("pem", "x509_certificate_label.pem", pem_cert(ca).replace("CERTIFICATE", "X509 CERTIFICATE"))
+    write("pem", "trusted_certificate_label.pem", pem_cert(ca).replace("CERTIFICATE", "TRUSTED CERTIFICATE"))
+    write("pem", "private_key_block_first.pem",
+          "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" + pem_cert(ca))
+    write("pem", "truncated_base64.pem", pem_cert(ca)[:200] + "\n-----END CERTIFICATE-----\n")
+    write("pem", "no_end_line.pem", pem_cert(ca).replace("-----END CERTIFICATE-----\n", ""))
+    write("pem", "second_block_malformed.pem", pem_cert(ca) + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    write("pem", "der_with_trailing_byte.pem", pem_cert(ca + b"\x00"))
+    write("pem", "not_pem.pem", "hello")
+
+
 def main():
+    if not os.path.isfile(VECTORS):
+        sys.exit(f"gen_corpus.py: WebAuthn spec vectors not found at {VECTORS} (set SIGIL_VECTORS_DIR)")
+    with open(VECTORS) as f:
+        vectors = json.load(f)
     # Rewrite every generated seed; keep crash-* regression inputs added by hand after a fix.
     if os.path.isdir(ROOT):
         for target in os.listdir(ROOT):
+            if ONLY and target not in ONLY:
+                continue
             for name in os.listdir(os.path.join(ROOT, target)):
                 if not name.startswith("crash-"):
                     os.remove(os.path.join(ROOT, target, name))
@@ -328,6 +708,8 @@ def main():
     }
     for name, body in b64s.items():
         write("base64", name, body)
+
+    webauthn_corpora(vectors)
 
     shutil.rmtree(tmp)
     for t in sorted(os.listdir(ROOT)):

@@ -10,6 +10,7 @@ namespace sigil::crypto {
 
 Result<std::vector<Bytes>> pem_certificates_to_der(std::string_view pem) {
   if (pem.size() > 1024 * 1024) return invalid_argument("PEM bundle too large");
+  if (pem.empty()) return invalid_argument("no certificate in PEM");  // BIO_new_mem_buf(nullptr, 0) fails
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
                                                  &BIO_free);
   if (!bio) return internal_error();
