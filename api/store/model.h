@@ -41,6 +41,9 @@ struct Client {
   Bytes secret_hash;  // SHA-256 of the secret (secrets are 256-bit random, so a fast hash suffices)
   std::string name;
   int64_t created_at = 0;
+  // A public client (browser or native app) holds no secret: it authenticates with its client_id only and
+  // must use PKCE S256 on the authorization-code flow. secret_hash is empty for it.
+  bool public_client = false;
 };
 
 struct User {
@@ -110,6 +113,19 @@ struct Session {
   std::vector<std::string> amr;
   std::string client_attributes_json;  // "{}" when none
   int64_t ended_at = 0;                // 0 while active
+};
+
+// A signed-in browser at the hosted pages (the `sigil_session` cookie). Only the SHA-256 of the cookie value
+// is stored. Bound to a tenant's user, so any app of that tenant may skip the ceremony within its lifetime.
+struct BrowserSession {
+  Bytes id_hash;
+  std::string tenant_id;
+  std::string user_id;
+  std::vector<std::string> amr;
+  int64_t auth_time = 0;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  int64_t ended_at = 0;  // 0 while active
 };
 
 struct RefreshToken {

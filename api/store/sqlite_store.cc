@@ -12,7 +12,11 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
 #include <iterator>
 #include <mutex>
 #include <string_view>
@@ -171,6 +175,28 @@ CREATE TABLE webauthn_credentials (
 CREATE INDEX webauthn_credentials_by_user ON webauthn_credentials(app_id, user_id);
 CREATE INDEX webauthn_credentials_by_username ON webauthn_credentials(app_id, username);
 )sql",
+    // 3: public clients (PKCE, no secret); browser sessions of the hosted login pages.
+    R"sql(
+ALTER TABLE clients ADD COLUMN public_client INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE browser_sessions (
+  id_hash    BLOB PRIMARY KEY NOT NULL,  -- SHA-256 of the cookie value
+  tenant_id  TEXT NOT NULL,
+  user_id    TEXT NOT NULL,
+  amr        TEXT NOT NULL,              -- JSON array of strings
+  auth_time  INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  ended_at   INTEGER NOT NULL
+) STRICT;
+
+-- Token sessions minted from a browser session's codes: logging out of either ends both.
+CREATE TABLE browser_session_logins (
+  session_id      TEXT PRIMARY KEY NOT NULL,
+  browser_session BLOB NOT NULL
+) STRICT;
+CREATE INDEX browser_session_logins_by_browser ON browser_session_logins(browser_session);
+)sql",
 };
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -265,7 +291,8 @@ Error unavailable() { return Error{ErrorCode::kUnavailable, "Storage unavailable
 #define SIGIL_APP_COLS                                                                                 \
   "id, tenant_id, name, redirect_uris, origins, rp_id, resources, allow_client_challenges, public_signup, " \
   "created_at, user_verification, attestation_trust, trust_anchor_files, top_origins"
-#define SIGIL_CLIENT_COLS "client_id, app_id, tenant_id, secret_hash, name, created_at"
+#define SIGIL_CLIENT_COLS "client_id, app_id, tenant_id, secret_hash, name, created_at, public_client"
+#define SIGIL_BROWSER_SESSION_COLS "id_hash, tenant_id, user_id, amr, auth_time, created_at, expires_at, ended_at"
 #define SIGIL_USER_COLS "id, tenant_id, email, phone, email_verified, created_at, external_user_id"
 #define SIGIL_WA_ACCOUNT_COLS "app_id, username, user_id, user_handle, display_name, created_at"
 #define SIGIL_WA_CRED_COLS                                                                                    \
@@ -286,6 +313,7 @@ Error unavailable() { return Error{ErrorCode::kUnavailable, "Storage unavailable
 struct SqliteStore::Impl {
   Impl(const Clock& c, sqlite3* handle) : clock(c), db(handle) {}
   ~Impl() {
+    stop_writer();
     stmts.clear();  // statements are finalized before the connection closes
     sqlite3_close_v2(db);
   }
@@ -384,20 +412,26 @@ struct SqliteStore::Impl {
     }
   }
 
-  // The transaction of one write call: rolled back unless committed.
+  // The transaction of one write call: rolled back unless committed. Inside a group commit it is a
+  // SAVEPOINT of the batch's transaction: rollback() undoes only this write, commit() keeps it for the
+  // batch's COMMIT.
   class Transaction {
    public:
-    explicit Transaction(Impl& impl) noexcept : impl_(&impl) {}
-    Transaction(Transaction&& o) noexcept : impl_(std::exchange(o.impl_, nullptr)) {}
+    explicit Transaction(Impl& impl, bool savepoint = false) noexcept : impl_(&impl), savepoint_(savepoint) {}
+    Transaction(Transaction&& o) noexcept : impl_(std::exchange(o.impl_, nullptr)), savepoint_(o.savepoint_) {}
     Transaction& operator=(Transaction&&) = delete;
     ~Transaction() { rollback(); }
 
     void rollback() noexcept {
-      if (Impl* impl = std::exchange(impl_, nullptr)) impl->rollback();
+      Impl* impl = std::exchange(impl_, nullptr);
+      if (impl == nullptr) return;
+      if (savepoint_) impl->rollback_savepoint();
+      else impl->rollback();
     }
     [[nodiscard]] bool active() const noexcept { return impl_ != nullptr; }
     Result<void> commit() {
       Impl* impl = std::exchange(impl_, nullptr);
+      if (savepoint_) return {};  // made durable by the batch's COMMIT
       auto r = impl->run("COMMIT", "commit");
       if (!r) impl->rollback();
       return r;
@@ -405,23 +439,232 @@ struct SqliteStore::Impl {
 
    private:
     Impl* impl_;
+    bool savepoint_;
   };
+
+  void rollback_savepoint() noexcept {
+    if (sqlite3_get_autocommit(db) != 0) return;  // the whole transaction is already gone
+    const int rc = sqlite3_exec(db, "ROLLBACK TO sigil_write", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+      fmt::print(stderr, "sigil: sqlite: rollback to savepoint failed: {} (code {})\n", sqlite3_errmsg(db), rc);
+    }
+  }
 
   Result<Transaction> begin() {
     SIGIL_TRY(run("BEGIN IMMEDIATE", "begin"));
     return Transaction(*this);
   }
 
-  // mutex + BEGIN IMMEDIATE + body(txn) + COMMIT. The body returns Result<T>; an error (or a body that
-  // rolled txn back itself) commits nothing.
+  // The writes of one login (Store::commit_login): session, refresh token, authenticator use.
+  Result<void> commit_login_body(const LoginWrite& w) {
+    if (w.new_session) {
+      Session s = *w.new_session;
+      s.amr = merge_amr(std::move(s.amr), w.amr);
+      SIGIL_TRY(insert_session(s));
+    } else if (!w.join_session_id.empty()) {
+      std::vector<std::string> amr;
+      {
+        SIGIL_ASSIGN_OR_RETURN(Query q, query("SELECT amr FROM sessions WHERE id = ? AND ended_at = 0"));
+        q.text(w.join_session_id);
+        const int rc = q.step();
+        if (rc == SQLITE_DONE) return make_error(ErrorCode::kNotFound, "Session not found");
+        if (rc != SQLITE_ROW) return std::unexpected(fail(rc, "load session"));
+        SIGIL_ASSIGN_OR_RETURN(amr, parse_string_array(q.column_text(0), "sessions.amr"));
+      }
+      SIGIL_ASSIGN_OR_RETURN(Query q, query("UPDATE sessions SET amr = ?, auth_time = ? WHERE id = ?"));
+      q.text(json_string_array(merge_amr(std::move(amr), w.amr))).integer(w.auth_time).text(w.join_session_id);
+      SIGIL_TRY(run(q, "join session"));
+    }
+    if (w.refresh_token) SIGIL_TRY(insert_refresh_token(*w.refresh_token));
+    if (!w.webauthn_credential_id.empty()) {
+      // Sign counts only move forward, also when two assertions of one credential race.
+      SIGIL_ASSIGN_OR_RETURN(Query q, query(
+          "UPDATE webauthn_credentials SET sign_count = MAX(sign_count, ?), backup_state = ?, "
+          "last_used_at = ? WHERE credential_id = ?"));
+      q.integer(w.webauthn_sign_count).boolean(w.webauthn_backup_state).integer(w.used_at);
+      q.blob(w.webauthn_credential_id);
+      SIGIL_TRY(run(q, "touch webauthn credential"));
+    }
+    if (!w.mobile_key_id.empty()) {
+      // A key deleted meanwhile is not an error: the login itself was verified before.
+      SIGIL_ASSIGN_OR_RETURN(Query q, query(
+          "UPDATE mobile_keys SET last_used_at = ? WHERE app_id = ? AND key_id = ?"));
+      q.integer(w.used_at).text(w.mobile_app_id).text(w.mobile_key_id);
+      SIGIL_TRY(run(q, "touch mobile key"));
+    }
+    return {};
+  }
+
+  // ---- group commit -------------------------------------------------------------------------------------
+  //
+  // Every write goes through one writer thread. It takes whatever writes are queued (up to kMaxGroup), runs
+  // each in its own SAVEPOINT of one BEGIN IMMEDIATE transaction — so one failing write undoes only itself —
+  // and makes them all durable with one COMMIT: one fsync for many writes (DESIGN.md hot path, step 6). A
+  // write's caller learns its outcome only after that COMMIT, so "a 2xx means committed" still holds.
+
+  static constexpr size_t kMaxGroup = 256;
+
+  struct WriteItem {
+    std::function<bool(Transaction&)> run;   // runs the body; true = keep its changes
+    std::function<void(const Error*)> done;  // after the batch's COMMIT; nullptr = durable
+  };
+
+  void start_writer() {
+    writer = std::thread([this] { writer_loop(); });
+    writer_id = writer.get_id();
+  }
+
+  void stop_writer() noexcept {
+    {
+      std::lock_guard lock(queue_mu);
+      stopping = true;
+    }
+    queue_cv.notify_all();
+    if (writer.joinable()) writer.join();
+  }
+
+  void enqueue(WriteItem item) {
+    {
+      std::lock_guard lock(queue_mu);
+      if (!stopping) {
+        queue.push_back(std::move(item));
+        queue_cv.notify_one();
+        return;
+      }
+    }
+    const Error e = unavailable();
+    item.done(&e);
+  }
+
+  void writer_loop() {
+    std::vector<WriteItem> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(queue_mu);
+        queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping and drained
+        while (!queue.empty() && batch.size() < kMaxGroup) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+      run_group(batch);
+      batch.clear();
+    }
+  }
+
+  // Runs one group and reports every outcome after the locks are released (a callback may read the store).
+  void run_group(std::vector<WriteItem>& batch) {
+    std::vector<std::optional<Error>> outcome(batch.size());
+    {
+      std::lock_guard lock(mu);
+      size_t first = 0;  // first item of the current transaction
+      bool open = false;
+      auto fail_open = [&](size_t end, const Error& e) {
+        for (size_t j = first; j < end; ++j) {
+          if (!outcome[j]) outcome[j] = e;
+        }
+      };
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!open) {
+          first = i;
+          auto begun = run("BEGIN IMMEDIATE", "begin");
+          if (!begun) {
+            outcome[i] = begun.error();
+            continue;
+          }
+          open = true;
+        }
+        auto sp = run("SAVEPOINT sigil_write", "savepoint");
+        if (!sp) {
+          outcome[i] = sp.error();
+          continue;
+        }
+        bool keep = false;
+        {
+          Transaction txn(*this, /*savepoint=*/true);
+          keep = batch[i].run(txn);
+          if (keep) {
+            (void)txn.commit();  // savepoint: kept for the batch's COMMIT
+          } else {
+            txn.rollback();
+          }
+        }
+        if (sqlite3_get_autocommit(db) != 0) {
+          // SQLite rolled the whole transaction back (I/O error, disk full): every write of it is lost.
+          fail_open(i + 1, unavailable());
+          open = false;
+          continue;
+        }
+        auto released = run("RELEASE sigil_write", "release savepoint");
+        if (!released) {
+          rollback();
+          fail_open(i + 1, released.error());
+          open = false;
+        }
+      }
+      if (open) {
+        auto committed = run("COMMIT", "commit");
+        if (!committed) {
+          rollback();
+          fail_open(batch.size(), committed.error());
+        }
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(outcome[i] ? &*outcome[i] : nullptr);
+  }
+
+  // body(txn) in its own transaction, durable on return. The body returns Result<T>; an error (or a body
+  // that rolled txn back itself) commits nothing. Blocks the caller until the group's COMMIT.
   template <typename Body>
   auto write(Body body) -> decltype(body(std::declval<Transaction&>())) {
-    std::lock_guard lock(mu);
-    SIGIL_ASSIGN_OR_RETURN(Transaction txn, begin());
-    auto result = body(txn);
-    if (!result) return result;  // txn's destructor rolls back
-    if (txn.active()) SIGIL_TRY(txn.commit());
-    return result;
+    using R = decltype(body(std::declval<Transaction&>()));
+    if (!writer.joinable() || std::this_thread::get_id() == writer_id) {
+      // Before the writer starts (migrations), or from a completion callback: a plain transaction.
+      std::lock_guard lock(mu);
+      SIGIL_ASSIGN_OR_RETURN(Transaction txn, begin());
+      auto result = body(txn);
+      if (!result) return result;  // txn's destructor rolls back
+      if (txn.active()) SIGIL_TRY(txn.commit());
+      return result;
+    }
+    std::optional<R> result;
+    std::optional<Error> commit_error;
+    std::mutex m;
+    std::condition_variable cv;
+    bool finished = false;
+    enqueue(WriteItem{[&](Transaction& txn) {
+                        result.emplace(body(txn));
+                        return result->has_value() && txn.active();
+                      },
+                      [&](const Error* e) {
+                        std::lock_guard lock(m);
+                        if (e != nullptr) commit_error = *e;
+                        finished = true;
+                        cv.notify_one();
+                      }});
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return finished; });
+    if (result && !result->has_value()) return std::move(*result);  // the body's own error
+    if (commit_error) return std::unexpected(std::move(*commit_error));
+    if (!result) return std::unexpected(unavailable());
+    return std::move(*result);
+  }
+
+  // The same, without blocking: `done` runs on the writer thread once the write is durable or failed.
+  template <typename Body>
+  void write_async(Body body, std::function<void(Result<void>)> done) {
+    auto body_error = std::make_shared<std::optional<Error>>();
+    enqueue(WriteItem{[body = std::move(body), body_error](Transaction& txn) mutable {
+                        Result<void> r = body(txn);
+                        if (!r) *body_error = r.error();
+                        return r.has_value() && txn.active();
+                      },
+                      [done = std::move(done), body_error](const Error* e) {
+                        if (*body_error) return done(std::unexpected(**body_error));
+                        if (e != nullptr) return done(std::unexpected(*e));
+                        done({});
+                      }});
   }
 
   // ---- JSON columns -------------------------------------------------------------------------------------
@@ -466,7 +709,7 @@ struct SqliteStore::Impl {
   }
   static Result<Client> read_client(const Query& q) {
     return Client{q.column_text(0), q.column_text(1), q.column_text(2),
-                  q.column_blob(3), q.column_text(4), q.column_int(5)};
+                  q.column_blob(3), q.column_text(4), q.column_int(5), q.column_bool(6)};
   }
   static Result<User> read_user(const Query& q) {
     return User{q.column_text(0), q.column_text(1), q.column_text(2), q.column_text(3),
@@ -620,6 +863,13 @@ struct SqliteStore::Impl {
   const Clock& clock;
   sqlite3* db;
   std::mutex mu;  // guards db, stmts and json
+
+  std::mutex queue_mu;  // guards queue and stopping
+  std::condition_variable queue_cv;
+  std::deque<WriteItem> queue;
+  bool stopping = false;
+  std::thread writer;
+  std::thread::id writer_id;
   std::unordered_map<std::string_view, CachedStmt> stmts;
   simdjson::ondemand::parser json;
 };
@@ -640,6 +890,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
   }
   SIGIL_TRY(impl->configure(options.read_only));
   SIGIL_TRY(impl->migrate(options.read_only));
+  impl->start_writer();
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
 
@@ -727,8 +978,9 @@ Result<std::vector<App>> SqliteStore::list_apps() {
 Result<void> SqliteStore::create_client(const Client& c) {
   return impl_->write([&](Impl::Transaction&) -> Result<void> {
     SIGIL_ASSIGN_OR_RETURN(Query q,
-                           impl_->query("INSERT INTO clients (" SIGIL_CLIENT_COLS ") VALUES (?, ?, ?, ?, ?, ?)"));
+                           impl_->query("INSERT INTO clients (" SIGIL_CLIENT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
     q.text(c.client_id).text(c.app_id).text(c.tenant_id).blob(c.secret_hash).text(c.name).integer(c.created_at);
+    q.boolean(c.public_client);
     return impl_->run(q, "insert client");
   });
 }
@@ -991,45 +1243,90 @@ Result<bool> SqliteStore::end_session(const std::string& id, int64_t now) {
   });
 }
 
-Result<void> SqliteStore::commit_login(const LoginWrite& w) {
+// ---- browser sessions -----------------------------------------------------------------------------------
+
+Result<void> SqliteStore::create_browser_session(const BrowserSession& s) {
   return impl_->write([&](Impl::Transaction&) -> Result<void> {
-    if (w.new_session) {
-      Session s = *w.new_session;
-      s.amr = merge_amr(std::move(s.amr), w.amr);
-      SIGIL_TRY(impl_->insert_session(s));
-    } else if (!w.join_session_id.empty()) {
-      std::vector<std::string> amr;
-      {
-        SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT amr FROM sessions WHERE id = ? AND ended_at = 0"));
-        q.text(w.join_session_id);
-        const int rc = q.step();
-        if (rc == SQLITE_DONE) return make_error(ErrorCode::kNotFound, "Session not found");
-        if (rc != SQLITE_ROW) return std::unexpected(impl_->fail(rc, "load session"));
-        SIGIL_ASSIGN_OR_RETURN(amr, impl_->parse_string_array(q.column_text(0), "sessions.amr"));
-      }
-      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("UPDATE sessions SET amr = ?, auth_time = ? WHERE id = ?"));
-      q.text(json_string_array(merge_amr(std::move(amr), w.amr))).integer(w.auth_time).text(w.join_session_id);
-      SIGIL_TRY(impl_->run(q, "join session"));
-    }
-    if (w.refresh_token) SIGIL_TRY(impl_->insert_refresh_token(*w.refresh_token));
-    if (!w.webauthn_credential_id.empty()) {
-      // Sign counts only move forward, also when two assertions of one credential race.
-      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
-          "UPDATE webauthn_credentials SET sign_count = MAX(sign_count, ?), backup_state = ?, "
-          "last_used_at = ? WHERE credential_id = ?"));
-      q.integer(w.webauthn_sign_count).boolean(w.webauthn_backup_state).integer(w.used_at);
-      q.blob(w.webauthn_credential_id);
-      SIGIL_TRY(impl_->run(q, "touch webauthn credential"));
-    }
-    if (!w.mobile_key_id.empty()) {
-      // A key deleted meanwhile is not an error: the login itself was verified before.
-      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
-          "UPDATE mobile_keys SET last_used_at = ? WHERE app_id = ? AND key_id = ?"));
-      q.integer(w.used_at).text(w.mobile_app_id).text(w.mobile_key_id);
-      SIGIL_TRY(impl_->run(q, "touch mobile key"));
-    }
-    return {};
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("INSERT INTO browser_sessions (" SIGIL_BROWSER_SESSION_COLS
+                                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.blob(s.id_hash).text(s.tenant_id).text(s.user_id).text(json_string_array(s.amr)).integer(s.auth_time);
+    q.integer(s.created_at).integer(s.expires_at).integer(s.ended_at);
+    return impl_->run(q, "insert browser session");
   });
+}
+
+Result<std::optional<BrowserSession>> SqliteStore::find_browser_session(const Bytes& id_hash) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query("SELECT " SIGIL_BROWSER_SESSION_COLS
+                                               " FROM browser_sessions WHERE id_hash = ?"));
+  q.blob(id_hash);
+  return impl_->find_one(q, "find browser session", [&](const Query& row) -> Result<BrowserSession> {
+    BrowserSession s;
+    s.id_hash = row.column_blob(0);
+    s.tenant_id = row.column_text(1);
+    s.user_id = row.column_text(2);
+    SIGIL_ASSIGN_OR_RETURN(s.amr, impl_->parse_string_array(row.column_text(3), "browser_sessions.amr"));
+    s.auth_time = row.column_int(4);
+    s.created_at = row.column_int(5);
+    s.expires_at = row.column_int(6);
+    s.ended_at = row.column_int(7);
+    return s;
+  });
+}
+
+Result<void> SqliteStore::link_browser_session(const Bytes& id_hash, const std::string& session_id) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> {
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "INSERT OR REPLACE INTO browser_session_logins (session_id, browser_session) VALUES (?, ?)"));
+    q.text(session_id).blob(id_hash);
+    return impl_->run(q, "link browser session");
+  });
+}
+
+Result<bool> SqliteStore::end_browser_session(const Bytes& id_hash, int64_t now) {
+  return impl_->write([&](Impl::Transaction& txn) -> Result<bool> {
+    {
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE browser_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at = 0"));
+      q.integer(now).blob(id_hash);
+      SIGIL_TRY(impl_->run(q, "end browser session"));
+    }
+    if (sqlite3_changes(impl_->db) == 0) {
+      txn.rollback();
+      return false;
+    }
+    {
+      SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+          "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND session_id IN "
+          "(SELECT session_id FROM browser_session_logins WHERE browser_session = ?)"));
+      q.integer(now).blob(id_hash);
+      SIGIL_TRY(impl_->run(q, "revoke browser session refresh tokens"));
+    }
+    SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+        "UPDATE sessions SET ended_at = ? WHERE ended_at = 0 AND id IN "
+        "(SELECT session_id FROM browser_session_logins WHERE browser_session = ?)"));
+    q.integer(now).blob(id_hash);
+    SIGIL_TRY(impl_->run(q, "end browser session logins"));
+    return true;
+  });
+}
+
+Result<std::optional<Bytes>> SqliteStore::browser_session_of(const std::string& session_id) {
+  std::lock_guard lock(impl_->mu);
+  SIGIL_ASSIGN_OR_RETURN(Query q, impl_->query(
+      "SELECT browser_session FROM browser_session_logins WHERE session_id = ?"));
+  q.text(session_id);
+  return impl_->find_one(q, "find browser session link",
+                         [](const Query& row) -> Result<Bytes> { return row.column_blob(0); });
+}
+
+Result<void> SqliteStore::commit_login(const LoginWrite& w) {
+  return impl_->write([&](Impl::Transaction&) -> Result<void> { return impl_->commit_login_body(w); });
+}
+
+void SqliteStore::commit_login_async(LoginWrite w, std::function<void(Result<void>)> done) {
+  impl_->write_async([this, w = std::move(w)](Impl::Transaction&) -> Result<void> { return impl_->commit_login_body(w); },
+                     std::move(done));
 }
 
 // ---- refresh tokens -------------------------------------------------------------------------------------

@@ -89,7 +89,14 @@ class SqliteStore final : public Store {
   Result<std::optional<Session>> find_session(const std::string& id) override;
   Result<bool> end_session(const std::string& id, int64_t now) override;
 
+  Result<void> create_browser_session(const BrowserSession& s) override;
+  Result<std::optional<BrowserSession>> find_browser_session(const Bytes& id_hash) override;
+  Result<void> link_browser_session(const Bytes& id_hash, const std::string& session_id) override;
+  Result<bool> end_browser_session(const Bytes& id_hash, int64_t now) override;
+  Result<std::optional<Bytes>> browser_session_of(const std::string& session_id) override;
+
   Result<void> commit_login(const LoginWrite& w) override;
+  void commit_login_async(LoginWrite w, std::function<void(Result<void>)> done) override;
 
   Result<std::optional<RefreshToken>> find_refresh_token(const Bytes& hash) override;
   Result<bool> rotate_refresh_token(const Bytes& old_hash, const RefreshToken& next, int64_t now) override;

@@ -6,6 +6,7 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,8 +85,22 @@ class Store {
   // unknown or already ended.
   [[nodiscard]] virtual Result<bool> end_session(const std::string& id, int64_t now) = 0;
 
+  // Browser sessions of the hosted pages (keyed by the SHA-256 of the cookie value).
+  [[nodiscard]] virtual Result<void> create_browser_session(const BrowserSession& s) = 0;
+  [[nodiscard]] virtual Result<std::optional<BrowserSession>> find_browser_session(const Bytes& id_hash) = 0;
+  // Records that token session `session_id` was minted from a code of the browser session.
+  [[nodiscard]] virtual Result<void> link_browser_session(const Bytes& id_hash, const std::string& session_id) = 0;
+  // Ends the browser session and every token session linked to it (their refresh tokens are revoked), in
+  // one transaction; returns false when it was unknown or already ended.
+  [[nodiscard]] virtual Result<bool> end_browser_session(const Bytes& id_hash, int64_t now) = 0;
+  // The browser session a token session was minted from, if any.
+  [[nodiscard]] virtual Result<std::optional<Bytes>> browser_session_of(const std::string& session_id) = 0;
+
   // Login: session + refresh token + authenticator last-use, atomically.
   [[nodiscard]] virtual Result<void> commit_login(const LoginWrite& w) = 0;
+  // The same without blocking the caller: `done` runs on a store thread once the write is durable (or
+  // failed). Backends without their own writer thread complete it inline.
+  virtual void commit_login_async(LoginWrite w, std::function<void(Result<void>)> done) { done(commit_login(w)); }
 
   // Refresh tokens.
   [[nodiscard]] virtual Result<std::optional<RefreshToken>> find_refresh_token(const Bytes& hash) = 0;
