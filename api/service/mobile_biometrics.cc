@@ -58,7 +58,7 @@ std::string token_response_json(const auth::TokenSet& t) {
 }
 
 MobileBiometrics::MobileBiometrics(ServiceContext& ctx)
-    : ctx_(ctx), client_challenge_replay_(ctx.clock, 1'000'000) {}
+    : ctx_(ctx), client_challenge_replay_(ctx.clock, 1'000'000), keys_(1'000'000) {}
 
 Result<std::string> MobileBiometrics::start(const auth::Principal& caller, const Params& in) {
   SIGIL_TRY(require_client(caller));
@@ -183,8 +183,15 @@ Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller
     SIGIL_ASSIGN_OR_RETURN(bool fresh, client_challenge_replay_.put_if_absent(replay_key, true, kReplayWindowMs));
     if (!fresh) return auth_failed();
   }
-  auto public_key = crypto::PublicKey::from_spki_der(key->spki_der);
-  if (!public_key) return internal_error();
+  const auto spki_hash = crypto::sha256(key->spki_der);
+  const std::string cache_key(reinterpret_cast<const char*>(spki_hash.data()), spki_hash.size());
+  std::shared_ptr<const crypto::PublicKey> public_key = keys_.find(cache_key);
+  if (!public_key) {
+    auto parsed = crypto::PublicKey::from_spki_der(key->spki_der);
+    if (!parsed) return internal_error("stored device key does not parse");
+    public_key = std::make_shared<const crypto::PublicKey>(std::move(*parsed));
+    keys_.put(cache_key, public_key);
+  }
   if (!mobile::verify_device_signature(*public_key, challenge, signature)) return auth_failed();
 
   auth::LoginRequest login;

@@ -11,6 +11,8 @@
 
 #include "api/auth/tokens.h"
 #include "api/service/context.h"
+#include "api/service/key_cache.h"
+#include "engine/crypto/public_key.h"
 #include "api/service/params.h"
 
 namespace sigil::service {
@@ -29,6 +31,9 @@ class MobileBiometrics {
   ServiceContext& ctx_;
   // Client-made challenges already used per key (API.md 2.2, allow_client_challenges), 24 h.
   auth::EphemeralMap<bool> client_challenge_replay_;
+  // Parsed device keys by SHA-256 of their SPKI: content-addressed, so an entry can never outlive the key
+  // it stands for (the row is still read per login: ownership and deletion are always current).
+  KeyCache<crypto::PublicKey> keys_;
 };
 
 // Writes the backend token response (API.md 0.5).
