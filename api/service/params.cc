@@ -39,10 +39,16 @@ bool has_duplicate_keys(simdjson::dom::element e) {
 // Parses `text` as one JSON object. The DOM parser validates the whole input (UTF-8, structure, depth,
 // trailing content) before anything is read; bodies are capped at 64 KiB, so the tree stays small.
 Result<std::vector<std::pair<std::string, Param>>> parse_object(std::string_view text) {
-  simdjson::dom::parser parser;
+  // One parser per thread (CONVENTIONS.md): its buffers are reused across requests. Nothing of a parse
+  // outlives this function (fields are copied out), so the next parse may overwrite it.
+  thread_local simdjson::dom::parser parser;
   // simdjson's max_depth counts one level more than the nesting of the document itself (its depth-N
   // limit refuses N nested containers), so N+1 lets exactly kMaxDepth levels through.
-  if (parser.allocate(text.size() + 1, Params::kMaxDepth + 1)) return bad_json("too large");
+  if (parser.capacity() < text.size() + 1 || parser.max_depth() != Params::kMaxDepth + 1) {
+    if (parser.allocate(std::max<size_t>(text.size() + 1, 64 * 1024), Params::kMaxDepth + 1)) {
+      return bad_json("too large");
+    }
+  }
   simdjson::dom::element root;
   auto err = parser.parse(text.data(), text.size()).get(root);
   if (err == simdjson::DEPTH_ERROR) return bad_json("nested too deeply");
