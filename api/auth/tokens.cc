@@ -162,6 +162,11 @@ Result<store::Client> TokenService::authenticate_client(std::string_view client_
   // Hash even when the client is unknown, so both failures take the same time.
   const auto presented = crypto::sha256(as_bytes(client_secret));
   if (!client) return fail();
+  if (client->public_client) {
+    // No secret to check; a secret sent anyway means a confused client: refuse rather than ignore it.
+    if (!client_secret.empty()) return fail();
+    return std::move(*client);
+  }
   if (!crypto::ct_equal(presented, client->secret_hash)) return fail();
   return std::move(*client);
 }
@@ -251,6 +256,9 @@ Result<TokenSet> TokenService::sign_user_tokens(const store::App& app, const std
   write_string_array(at, session.amr);
   at.end_object();
   SIGIL_ASSIGN_OR_RETURN(std::string access, sign_jwt(*key, "at+jwt", at.str()));
+  // OIDC Core 3.1.3.6: at_hash = base64url of the left half of SHA-256 over the access token's ASCII.
+  const auto access_digest = crypto::sha256(as_bytes(access));
+  const std::string at_hash = crypto::base64url_encode(ByteView(access_digest.data(), access_digest.size() / 2));
 
   JsonWriter id;
   id.begin_object();
@@ -262,6 +270,7 @@ Result<TokenSet> TokenService::sign_user_tokens(const store::App& app, const std
   id.key("tid").string(app.tenant_id);
   id.key("sid").string(session.id);
   id.key("auth_time").number(session.auth_time);
+  id.key("at_hash").string(at_hash);
   id.key("amr");
   write_string_array(id, session.amr);
   // acr lists what was verified about the user (API.md 1.4); omitted when nothing was.
@@ -308,10 +317,11 @@ Result<TokenSet> TokenService::login(const LoginRequest& req) {
   SIGIL_ASSIGN_OR_RETURN(std::string audience, resolve_audience(app, req.resource));
   const int64_t now = clock_.now_s();
 
+  const int64_t auth_time = req.auth_time > 0 && req.auth_time <= now ? req.auth_time : now;
   store::Session session;
   store::LoginWrite write;
   write.amr = {req.amr};
-  write.auth_time = now;
+  write.auth_time = auth_time;
   write.used_at = now;
   if (!req.join_session_id.empty()) {
     SIGIL_ASSIGN_OR_RETURN(auto existing, store_.find_session(req.join_session_id));
@@ -329,7 +339,7 @@ Result<TokenSet> TokenService::login(const LoginRequest& req) {
     if (methods >= 2 && std::find(session.amr.begin(), session.amr.end(), "mfa") == session.amr.end()) {
       session.amr.push_back("mfa");
     }
-    session.auth_time = now;
+    session.auth_time = auth_time;
     write.join_session_id = session.id;
     write.amr = session.amr;
   } else {
@@ -338,7 +348,7 @@ Result<TokenSet> TokenService::login(const LoginRequest& req) {
     session.user_id = req.user.id;
     session.client_id = req.client_id;
     session.created_at = now;
-    session.auth_time = now;
+    session.auth_time = auth_time;
     session.amr = {req.amr};
     session.client_attributes_json =
         req.client_attributes_json.empty() ? "{}" : req.client_attributes_json;

@@ -74,6 +74,8 @@ struct LoginRequest {
   std::string claims_json;                // OIDC claims request, or empty
   std::string nonce;
   bool new_user = false;
+  // When the user actually authenticated (a browser session reused by the hosted login); 0 = now.
+  int64_t auth_time = 0;
   // Touch this mobile key's last-use in the same transaction.
   std::string mobile_key_id;
   // Or update this WebAuthn credential's sign count, backup state and last use.
@@ -93,7 +95,8 @@ class TokenService {
   [[nodiscard]] const KeySet& keys() const noexcept { return *keys_; }
 
   // client_secret_post / client_secret_basic. One generic failure (kUnauthenticated) for unknown client
-  // and wrong secret; the comparison is constant-time.
+  // and wrong secret; the comparison is constant-time. A public client (no secret) authenticates with an
+  // empty secret only; the caller must then demand PKCE (it proves nothing else).
   [[nodiscard]] Result<store::Client> authenticate_client(std::string_view client_id,
                                                           std::string_view client_secret);
 

@@ -5,7 +5,7 @@
 //         [--user-verification required|preferred|discouraged] [--attestation-trust none|direct]
 //         [--trust-anchors PEM_FILE]... [--top-origin ORIGIN]...
 //   sigil [--data-dir DIR] app list
-//   sigil [--data-dir DIR] client create --app APP_ID
+//   sigil [--data-dir DIR] client create --app APP_ID [--public]
 //   sigil verify < lines.jsonl      (offline WebAuthn verification; see api/service/webauthn_offline.h)
 #include <cstdlib>
 #include <iostream>
@@ -29,7 +29,7 @@ int usage() {
              "        [--user-verification required|preferred|discouraged] [--attestation-trust none|direct]\n"
              "        [--trust-anchors PEM_FILE]... [--top-origin ORIGIN]...\n"
              "  sigil [--data-dir DIR] app list\n"
-             "  sigil [--data-dir DIR] client create --app APP_ID\n"
+             "  sigil [--data-dir DIR] client create --app APP_ID [--public]\n"
              "  sigil verify < lines.jsonl\n");
   return 2;
 }
@@ -46,7 +46,8 @@ std::string created_json(const sigil::server::CreatedApp& c) {
   w.key("tenant_id").string(c.app.tenant_id);
   w.key("name").string(c.app.name);
   w.key("client_id").string(c.client_id);
-  w.key("client_secret").string(c.client_secret);
+  if (c.client_secret.empty()) w.key("public_client").boolean(true);
+  else w.key("client_secret").string(c.client_secret);
   w.end_object();
   return std::move(w).str();
 }
@@ -118,14 +119,17 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (noun == "client" && verb == "create" && args.size() == 4 && args[2] == "--app") {
+  if (noun == "client" && verb == "create" && args.size() >= 4 && args.size() <= 5 && args[2] == "--app") {
+    // --public: a browser or native app without a secret (PKCE S256 required on the code flow).
+    const bool public_client = args.size() == 5 && args[4] == "--public";
+    if (args.size() == 5 && !public_client) return usage();
     auto app = (*store)->find_app(args[3]);
     if (!app) return fail(app.error());
     if (!*app) {
       fmt::print(stderr, "sigil: no app '{}'\n", args[3]);
       return 1;
     }
-    auto created = sigil::server::create_client(**store, **app, clock);
+    auto created = sigil::server::create_client(**store, **app, clock, public_client);
     if (!created) return fail(created.error());
     fmt::print("{}\n", created_json(*created));
     return 0;

@@ -86,8 +86,20 @@ Result<std::unique_ptr<SigilServer>> SigilServer::start(Config config, const Clo
   s.ctx = std::unique_ptr<service::ServiceContext>(new service::ServiceContext{
       *s.store, *s.tokens, *s.challenges, *s.outbox, clock, config.public_url,
       Bytes(otp_key.begin(), otp_key.end())});
-  s.router = std::make_unique<Router>(*s.ctx, config.issuer);
   if (config.demo) SIGIL_TRY(ensure_demo_app(*s.store, config, clock));
+  RouterOptions router_options;
+  router_options.issuer = config.issuer;
+  if (config.demo_rp) {
+    // The demo relying party signs in as the demo app's client, with the credentials written on first start.
+    auto demo = read_demo_credentials(config.data_dir);
+    if (demo) {
+      router_options.demo_rp = DemoRpConfig{demo->client_id, demo->client_secret, config.public_url, config.issuer};
+    } else {
+      fmt::print(stderr, "sigild: demo_rp is on but the demo app is missing ({}); /demo is not served\n",
+                 demo.error().message);
+    }
+  }
+  s.router = std::make_unique<Router>(*s.ctx, std::move(router_options));
   s.live_router.store(s.router.get(), std::memory_order_release);
   return server;
 }

@@ -58,6 +58,10 @@ Result<void> apply(Config& c, std::string_view key, std::string_view value) {
     SIGIL_ASSIGN_OR_RETURN(c.demo, parse_bool("demo", value));
     return {};
   }
+  if (key == "demo_rp") {
+    SIGIL_ASSIGN_OR_RETURN(c.demo_rp, parse_bool("demo_rp", value));
+    return {};
+  }
   return config_error(fmt::format("unknown setting '{}'", key));
 }
 
@@ -85,7 +89,8 @@ Result<void> apply_toml(Config& c, const std::string& path) {
 
 std::string usage() {
   return "usage: sigild [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--issuer URL]\n"
-         "              [--public-url URL] [--io-threads N] [--challenge-capacity N] [--demo|--no-demo]\n";
+         "              [--public-url URL] [--io-threads N] [--challenge-capacity N] [--demo|--no-demo]\n"
+         "              [--demo-rp|--no-demo-rp]\n";
 }
 
 Result<Config> load_config(const std::vector<std::string>& args) {
@@ -102,7 +107,7 @@ Result<Config> load_config(const std::vector<std::string>& args) {
       {"SIGIL_LISTEN", "listen"},         {"SIGIL_DATA_DIR", "data_dir"},
       {"SIGIL_ISSUER", "issuer"},         {"SIGIL_PUBLIC_URL", "public_url"},
       {"SIGIL_IO_THREADS", "io_threads"}, {"SIGIL_CHALLENGE_CAPACITY", "challenge_capacity"},
-      {"SIGIL_DEMO", "demo"}};
+      {"SIGIL_DEMO", "demo"},             {"SIGIL_DEMO_RP", "demo_rp"}};
   for (const auto& [env, key] : kEnv) {
     if (const char* v = std::getenv(env); v != nullptr && *v != '\0') SIGIL_TRY(apply(c, key, v));
   }
@@ -111,6 +116,8 @@ Result<Config> load_config(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (a == "--demo") { c.demo = true; continue; }
     if (a == "--no-demo") { c.demo = false; continue; }
+    if (a == "--demo-rp") { c.demo_rp = true; continue; }
+    if (a == "--no-demo-rp") { c.demo_rp = false; continue; }
     if (a.rfind("--", 0) != 0 || i + 1 >= args.size()) {
       return config_error(fmt::format("unexpected argument '{}'\n{}", a, usage()));
     }

@@ -22,12 +22,14 @@ struct Config {
   size_t body_limit = 64 * 1024;
   size_t challenge_capacity = 1'000'000;
   bool demo = true;        // create the demo tenant and app on first start
+  bool demo_rp = false;    // serve the demo relying party at /demo (needs the demo app)
 };
 
 // argv-style flags: --config FILE, --listen HOST:PORT, --data-dir DIR, --issuer URL, --public-url URL,
-// --io-threads N, --challenge-capacity N, --demo / --no-demo. Environment: SIGIL_CONFIG, SIGIL_LISTEN,
-// SIGIL_DATA_DIR, SIGIL_ISSUER, SIGIL_PUBLIC_URL, SIGIL_IO_THREADS, SIGIL_CHALLENGE_CAPACITY, SIGIL_DEMO.
-// TOML keys: listen, data_dir, issuer, public_url, io_threads, challenge_capacity, demo.
+// --io-threads N, --challenge-capacity N, --demo / --no-demo, --demo-rp / --no-demo-rp. Environment:
+// SIGIL_CONFIG, SIGIL_LISTEN, SIGIL_DATA_DIR, SIGIL_ISSUER, SIGIL_PUBLIC_URL, SIGIL_IO_THREADS,
+// SIGIL_CHALLENGE_CAPACITY, SIGIL_DEMO, SIGIL_DEMO_RP.
+// TOML keys: listen, data_dir, issuer, public_url, io_threads, challenge_capacity, demo, demo_rp.
 [[nodiscard]] Result<Config> load_config(const std::vector<std::string>& args);
 
 // Fills issuer/public_url defaults from the listen address (call after the port is known).

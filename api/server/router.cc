@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "api/server/assets.h"
+#include "api/server/hosted_pages.h"
+#include "api/server/web.h"
+
 #include "engine/base/json_writer.h"
 
 namespace sigil::server {
@@ -118,19 +122,30 @@ std::string openid_configuration(const std::string& issuer, const std::string& b
   w.begin_object();
   w.key("issuer").string(issuer);
   // Endpoints live where sigil is reached (public_url), which may differ from the issuer name.
+  w.key("authorization_endpoint").string(base + "/oidc/auth");
   w.key("token_endpoint").string(base + "/oidc/token");
+  w.key("userinfo_endpoint").string(base + "/oidc/userinfo");
+  w.key("end_session_endpoint").string(base + "/oidc/logout");
   w.key("jwks_uri").string(base + "/cis/oidc/jwks");
   w.key("response_types_supported").begin_array().string("code").end_array();
+  w.key("response_modes_supported").begin_array().string("query").end_array();
   w.key("subject_types_supported").begin_array().string("public").end_array();
   w.key("id_token_signing_alg_values_supported").begin_array().string("ES256").end_array();
+  w.key("code_challenge_methods_supported").begin_array().string("S256").end_array();
   w.key("token_endpoint_auth_methods_supported")
-      .begin_array().string("client_secret_post").string("client_secret_basic").end_array();
+      .begin_array().string("client_secret_post").string("client_secret_basic").string("none").end_array();
   w.key("grant_types_supported")
       .begin_array().string("authorization_code").string("refresh_token").string("client_credentials").end_array();
-  w.key("scopes_supported").begin_array().string("openid").string("offline_access").end_array();
+  w.key("scopes_supported").begin_array().string("openid").string("email").string("offline_access").end_array();
+  w.key("prompt_values_supported").begin_array().string("none").string("login").end_array();
+  w.key("ui_locales_supported").begin_array().string("en").string("fr").end_array();
+  w.key("claims_parameter_supported").boolean(true);
+  w.key("request_parameter_supported").boolean(false);
+  w.key("request_uri_parameter_supported").boolean(false);
   w.key("claims_supported").begin_array();
-  for (const char* c : {"sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "tid", "sid",
-                        "approval_data", "new_user", "email", "email_verified"}) {
+  for (const char* c : {"sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "at_hash", "tid",
+                        "sid", "approval_data", "new_user", "email", "email_verified", "webauthn",
+                        "webauthn_username"}) {
     w.string(c);
   }
   w.end_array();
@@ -141,12 +156,26 @@ std::string openid_configuration(const std::string& issuer, const std::string& b
 }  // namespace
 
 Router::Router(service::ServiceContext& ctx, std::string issuer)
+    : Router(ctx, RouterOptions{std::move(issuer), std::nullopt}) {}
+
+Router::Router(service::ServiceContext& ctx, RouterOptions options)
     : ctx_(ctx),
-      issuer_(std::move(issuer)),
+      issuer_(std::move(options.issuer)),
       mobile_(ctx),
       oidc_(ctx),
       passwordless_(ctx, oidc_),
-      webauthn_(ctx) {}
+      webauthn_(ctx),
+      hosted_(ctx, oidc_, webauthn_),
+      secure_cookies_(ctx.public_url.starts_with("https://")),
+      cookie_name_(secure_cookies_ ? "__Host-sigil_session" : "sigil_session") {
+  if (options.demo_rp) demo_ = std::make_unique<DemoRp>(ctx, oidc_, std::move(*options.demo_rp));
+}
+
+std::string Router::session_cookie(std::string_view value, int64_t max_age_s) const {
+  // __Host- cookies must be Secure, Path=/ and carry no Domain (RFC 6265bis 4.1.3.2).
+  return fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}", cookie_name_, value, max_age_s,
+                     secure_cookies_ ? "; Secure" : "");
+}
 
 void Router::handle(http::Request&& req, const http::Responder& respond) {
   // Every /cis/v1/... route is also served at /v1/..., and /oidc/... also at /cis/oidc/... (API.md 0.1).
@@ -203,8 +232,21 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
     return with_params(ErrorStyle::kArray, [&](const service::Params& p) { return oidc_.exchange_v1(p); });
   }
   if (path == "/v1/auth/logout" && method == "POST") {
-    return with_principal(ErrorStyle::kStandard,
-                          [&](const auth::Principal& who, const service::Params&) { return oidc_.logout(who); });
+    const std::string cookie = cookie_value(req.header("cookie"), cookie_name_);
+    if (cookie.empty()) {
+      return with_principal(ErrorStyle::kStandard,
+                            [&](const auth::Principal& who, const service::Params&) { return oidc_.logout(who); });
+    }
+    // A browser calling with its session cookie: that browser session ends too, and the cookie goes.
+    return with_principal(ErrorStyle::kStandard, [&](const auth::Principal& who, const service::Params&) -> Result<std::string> {
+      auto out = oidc_.logout(who);
+      if (out) SIGIL_TRY(hosted_.end_browser_session(cookie));
+      return out;
+    });
+  }
+  if (path == "/oidc/auth" || path == "/v1/auth/webauthn" || path == "/oidc/userinfo" || path == "/oidc/logout" ||
+      path.starts_with("/hosted/") || path == "/demo" || path.starts_with("/demo/")) {
+    return handle_hosted(req, path, respond);
   }
   if (path.starts_with("/v1/auth/mobile-biometrics/")) {
     const std::string_view op = path.substr(std::string_view("/v1/auth/mobile-biometrics/").size());
@@ -311,6 +353,171 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
     return respond(std::move(r));
   }
   // Cross-device and session routes of the vendor SDK are outside the contract (API.md 0.1): 404.
+  respond(json_response(404, R"({"message":"Not found","error_code":404})"));
+}
+
+void Router::handle_hosted(http::Request& req, std::string_view path, const http::Responder& respond) {
+  const std::string& method = req.method;
+  const std::string cookie = cookie_value(req.header("cookie"), cookie_name_);
+  const std::string locale = service::pick_locale(req.header("accept-language"));
+  auto error_page = [&](int status, std::string_view message) {
+    return respond(html_response(status, render_error_page(locale, message)));
+  };
+
+  // GET /v1/auth/webauthn (API.md 4.1) and GET|POST /oidc/auth (OIDC Core 3.1.2.1).
+  if ((path == "/v1/auth/webauthn" && (method == "GET" || method == "HEAD")) ||
+      (path == "/oidc/auth" && (method == "GET" || method == "POST"))) {
+    const bool oidc = path == "/oidc/auth";
+    auto params = parse_body(req);
+    Result<service::HostedStep> step =
+        !params ? Result<service::HostedStep>(std::unexpected(Error{ErrorCode::kInvalidArgument, "Invalid redirect_uri", "", ""}))
+                : hosted_.begin(*params, oidc ? service::HostedFlavor::kOidc : service::HostedFlavor::kHostedV1, cookie);
+    if (step) return respond(redirect_response(std::move(step->location)));
+    if (step.error().code == ErrorCode::kInvalidArgument) {
+      // Unvetted client_id / redirect_uri: never a redirect.
+      if (oidc) return error_page(400, "Invalid client_id or redirect_uri: this application is not allowed to sign in here.");
+      return respond(json_response(400, R"({"message":"Invalid redirect_uri","error_code":400})"));
+    }
+    return respond(error_response(step.error(), ErrorStyle::kStandard));
+  }
+
+  // GET|POST /oidc/userinfo (OIDC Core 5.3): RFC 6750 errors.
+  if (path == "/oidc/userinfo" && (method == "GET" || method == "POST")) {
+    auto unauthorized = [&](std::string_view description) {
+      JsonWriter w;
+      w.begin_object().key("error").string("invalid_token").key("error_description").string(description).end_object();
+      http::Response r = json_response(401, std::move(w).str());
+      r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      return respond(std::move(r));
+    };
+    auto principal = ctx_.tokens.authenticate_bearer(req.header("authorization"));
+    if (!principal) {
+      if (principal.error().code == ErrorCode::kUnauthenticated) return unauthorized("Invalid token");
+      return respond(error_response(principal.error(), ErrorStyle::kOAuth));
+    }
+    if (!principal->is_user()) return unauthorized("A user access token is required");
+    auto info = oidc_.userinfo(*principal);
+    if (!info) {
+      if (info.error().code == ErrorCode::kUnauthenticated) return unauthorized(info.error().message);
+      return respond(error_response(info.error(), ErrorStyle::kOAuth));
+    }
+    return respond(json_response(200, *info));
+  }
+
+  // GET /oidc/logout (RP-initiated logout): ends the browser session and clears its cookie.
+  if (path == "/oidc/logout" && (method == "GET" || method == "POST")) {
+    auto params = parse_body(req);
+    std::string client_id, post_logout, state;
+    if (params) {
+      if (auto v = params->get_string("client_id", 150); v && *v) client_id = **v;
+      if (auto v = params->get_string("post_logout_redirect_uri", 2048); v && *v) post_logout = **v;
+      if (auto v = params->get_string("state", 2048); v && *v) state = **v;
+    }
+    std::string location;
+    if (!post_logout.empty()) {
+      auto allowed = hosted_.logout_redirect_allowed(client_id, post_logout);
+      if (!allowed) return respond(error_response(allowed.error(), ErrorStyle::kStandard));
+      if (!*allowed) return error_page(400, "Invalid client_id or post_logout_redirect_uri.");
+      location = state.empty() ? post_logout : service::append_query(post_logout, {{"state", state}});
+    }
+    if (!cookie.empty()) {
+      auto ended = hosted_.end_browser_session(cookie);
+      if (!ended) return respond(error_response(ended.error(), ErrorStyle::kStandard));
+    }
+    http::Response r = location.empty()
+                           ? html_response(200, render_message_page(locale, hosted_string(locale, "signed_out_title"),
+                                                                    hosted_string(locale, "signed_out")))
+                           : redirect_response(location);
+    r.headers.emplace_back("Set-Cookie", session_cookie("", 0));
+    return respond(std::move(r));
+  }
+
+  // The hosted login page and its static files.
+  if (path == "/hosted/login" && (method == "GET" || method == "HEAD")) {
+    auto params = parse_body(req);
+    std::string ticket;
+    if (params) {
+      if (auto t = params->get_string("ticket", 128); t && *t) ticket = **t;
+    }
+    auto view = hosted_.login_view(ticket);
+    if (!view) {
+      if (view.error().code == ErrorCode::kNotFound) return error_page(400, hosted_string(locale, "error_expired"));
+      return respond(error_response(view.error(), ErrorStyle::kStandard));
+    }
+    return respond(html_response(200, render_login_page(*view, ticket)));
+  }
+  if (path == "/hosted/passkey/passkey-registration" && (method == "GET" || method == "HEAD")) {
+    auto params = parse_body(req);
+    std::string token;
+    if (params) {
+      if (auto t = params->get_string("register_webauthn_cred_token", 128); t && *t) token = **t;
+    }
+    auto view = hosted_.registration_view(token, req.header("accept-language"));
+    if (!view) {
+      if (view.error().code == ErrorCode::kNotFound) return error_page(400, hosted_string(locale, "reg_expired"));
+      return respond(error_response(view.error(), ErrorStyle::kStandard));
+    }
+    return respond(html_response(200, render_registration_page(*view, token)));
+  }
+  if (path.starts_with("/hosted/assets/") && (method == "GET" || method == "HEAD")) {
+    const std::string_view name = path.substr(std::string_view("/hosted/assets/").size());
+    const EmbeddedAsset* asset = (name.ends_with(".css") || name.ends_with(".js")) ? find_asset(name) : nullptr;
+    if (asset == nullptr) return respond(json_response(404, R"({"message":"Not found","error_code":404})"));
+    http::Response r;
+    r.status = 200;
+    r.content_type = std::string(asset_content_type(name));
+    r.body = std::string(asset->data);
+    r.headers.emplace_back("Cache-Control", "public, max-age=300");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    return respond(std::move(r));
+  }
+
+  // JSON endpoints of the hosted pages: same-origin only (a JSON content type forces a CORS preflight, which
+  // these routes never grant).
+  if (path.starts_with("/hosted/api/") && method == "POST") {
+    const std::string_view op = path.substr(std::string_view("/hosted/api/").size());
+    if (media_type(req.header("content-type")) != "application/json") {
+      return respond(error_response(Error{ErrorCode::kInvalidArgument, "Use application/json", "", ""},
+                                    ErrorStyle::kStandard));
+    }
+    auto params = parse_body(req);
+    if (!params) return respond(error_response(params.error(), ErrorStyle::kStandard));
+    auto field = [&](std::string_view name, size_t max) {
+      auto v = params->get_string(name, max);
+      return v && *v ? **v : std::string();
+    };
+    std::string credential;
+    if (auto c = params->get_object("credential"); c && *c) credential = **c;
+    const std::string ticket = field("ticket", 128);
+    const std::string token = field("token", 128);
+    auto step_reply = [&](const Result<service::HostedStep>& step) {
+      if (!step) return respond(error_response(step.error(), ErrorStyle::kStandard));
+      JsonWriter w;
+      w.begin_object().key("location").string(step->location).end_object();
+      http::Response r = json_response(200, std::move(w).str());
+      if (!step->new_browser_session.empty()) {
+        r.headers.emplace_back("Set-Cookie", session_cookie(step->new_browser_session, 24 * 3600));
+      }
+      return respond(std::move(r));
+    };
+    auto body_reply = [&](const Result<std::string>& body) {
+      respond(body ? json_response(200, *body) : error_response(body.error(), ErrorStyle::kStandard));
+    };
+    if (op == "passkey/start") return body_reply(hosted_.passkey_start(ticket));
+    if (op == "passkey/finish") return step_reply(hosted_.passkey_finish(ticket, credential));
+    if (op == "identify") return body_reply(hosted_.identify(ticket, field("identifier", 320)));
+    if (op == "otp/verify") return body_reply(hosted_.verify_otp(ticket, field("otp", 16)));
+    if (op == "register/start") return body_reply(hosted_.register_start(ticket));
+    if (op == "register/finish") return step_reply(hosted_.register_finish(ticket, credential));
+    if (op == "cancel") return step_reply(hosted_.cancel(ticket));
+    if (op == "registration/start") return body_reply(hosted_.registration_start(token));
+    if (op == "registration/finish") return step_reply(hosted_.registration_finish(token, credential));
+    if (op == "registration/cancel") return step_reply(hosted_.registration_cancel(token));
+  }
+
+  if (demo_ != nullptr && (path == "/demo" || path.starts_with("/demo/"))) {
+    if (auto r = demo_->handle(req, path)) return respond(std::move(*r));
+  }
   respond(json_response(404, R"({"message":"Not found","error_code":404})"));
 }
 

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "engine/base/json_writer.h"
 #include "engine/crypto/digest.h"
@@ -54,17 +56,21 @@ Result<void> ensure_data_dir(const std::string& dir) {
   return {};
 }
 
-Result<CreatedApp> create_client(store::Store& store, const store::App& app, const Clock& clock) {
+Result<CreatedApp> create_client(store::Store& store, const store::App& app, const Clock& clock,
+                                 bool public_client) {
   CreatedApp out;
   out.app = app;
   out.client_id = crypto::random_token(16);
-  out.client_secret = crypto::random_token(32);
   store::Client client;
   client.client_id = out.client_id;
   client.app_id = app.id;
   client.tenant_id = app.tenant_id;
-  auto h = crypto::sha256(as_bytes(out.client_secret));
-  client.secret_hash.assign(h.begin(), h.end());
+  client.public_client = public_client;
+  if (!public_client) {
+    out.client_secret = crypto::random_token(32);
+    auto h = crypto::sha256(as_bytes(out.client_secret));
+    client.secret_hash.assign(h.begin(), h.end());
+  }
   client.name = app.name;
   client.created_at = clock.now_s();
   SIGIL_TRY(store.create_client(client));
@@ -118,6 +124,25 @@ Result<CreatedApp> create_app(store::Store& store, const NewApp& spec, const Clo
   return create_client(store, app, clock);
 }
 
+Result<DemoCredentials> read_demo_credentials(const std::string& data_dir) {
+  const std::string path = data_dir + "/demo-app.json";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_error(ErrorCode::kUnavailable, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < 1024 * 1024) text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string_view id, secret;
+  if (parser.parse(text).get(root) || root["client_id"].get_string().get(id) ||
+      root["client_secret"].get_string().get(secret) || id.empty()) {
+    return make_error(ErrorCode::kUnavailable, fmt::format("{} is malformed", path));
+  }
+  return DemoCredentials{std::string(id), std::string(secret)};
+}
+
 std::string app_json(const store::App& app, const std::vector<std::string>& client_ids) {
   JsonWriter w;
   w.begin_object();
@@ -153,6 +178,14 @@ Result<void> ensure_demo_app(store::Store& store, const Config& config, const Cl
     SIGIL_ASSIGN_OR_RETURN(app, store.find_app_by_name(t.id, std::string(kDemoAppName)));
     if (app) break;
   }
+  if (app) {
+    // Data from before the demo relying party: its logout returns to <public_url>/demo.
+    const std::string demo_page = config.public_url + "/demo";
+    if (std::find(app->redirect_uris.begin(), app->redirect_uris.end(), demo_page) == app->redirect_uris.end()) {
+      app->redirect_uris.push_back(demo_page);
+      SIGIL_TRY(store.update_app(*app));
+    }
+  }
   if (app && ::access(path.c_str(), F_OK) == 0) {
     fmt::print("sigild: demo app '{}' reused; its credentials are in {}\n", app->id, path);
     return {};
@@ -167,7 +200,7 @@ Result<void> ensure_demo_app(store::Store& store, const Config& config, const Cl
     NewApp spec;
     spec.tenant_id = tenant.id;
     spec.name = std::string(kDemoAppName);
-    spec.redirect_uris = {config.public_url + "/demo/callback"};
+    spec.redirect_uris = {config.public_url + "/demo/callback", config.public_url + "/demo"};
     spec.origins = {config.public_url};
     spec.rp_id = host_of(config.public_url);
     SIGIL_ASSIGN_OR_RETURN(created, create_app(store, spec, clock));

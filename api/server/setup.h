@@ -34,12 +34,21 @@ struct CreatedApp {
 };
 
 [[nodiscard]] Result<CreatedApp> create_app(store::Store& store, const NewApp& spec, const Clock& clock);
-// A new client (id + secret) for an existing app.
-[[nodiscard]] Result<CreatedApp> create_client(store::Store& store, const store::App& app, const Clock& clock);
+// A new client (id + secret) for an existing app. A public client (browser or native app) gets no secret:
+// it authenticates with its client_id alone and must use PKCE S256 (client_secret comes back empty).
+[[nodiscard]] Result<CreatedApp> create_client(store::Store& store, const store::App& app, const Clock& clock,
+                                               bool public_client = false);
 
-// First start: a demo tenant and app whose redirect URI, origin and rpId follow public_url; their
-// credentials go to <data_dir>/demo-app.json (0600) and are printed. Later starts reuse them.
+// First start: a demo tenant and app whose redirect URIs (<public_url>/demo/callback, and <public_url>/demo for
+// the demo relying party's logout), origin and rpId follow public_url; their credentials go to
+// <data_dir>/demo-app.json (0600) and are printed. Later starts reuse them (adding a missing /demo URI).
 [[nodiscard]] Result<void> ensure_demo_app(store::Store& store, const Config& config, const Clock& clock);
+
+// The demo client's credentials from <data_dir>/demo-app.json (for the demo relying party).
+struct DemoCredentials {
+  std::string client_id, client_secret;
+};
+[[nodiscard]] Result<DemoCredentials> read_demo_credentials(const std::string& data_dir);
 
 [[nodiscard]] std::string app_json(const store::App& app, const std::vector<std::string>& client_ids);
 

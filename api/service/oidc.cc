@@ -51,6 +51,21 @@ std::optional<std::string> form_decode(std::string_view in) {
 
 }  // namespace
 
+bool valid_pkce_text(std::string_view s) noexcept {
+  if (s.size() < 43 || s.size() > 128) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '_' || c == '~';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool pkce_s256_matches(std::string_view verifier, std::string_view challenge) noexcept {
+  const std::string computed = crypto::base64url_encode(crypto::sha256(as_bytes(verifier)));
+  return crypto::ct_equal(as_bytes(computed), as_bytes(challenge));
+}
+
 Result<std::pair<std::string, std::string>> parse_basic_credentials(std::string_view header) {
   constexpr std::string_view kPrefix = "Basic ";
   auto fail = [] { return oauth_error("invalid_client", "Invalid client credentials"); };
@@ -124,13 +139,23 @@ Result<auth::TokenSet> Oidc::redeem(const PendingGrant& grant, bool* user_create
   login.claims_json = grant.claims_json;
   login.nonce = grant.nonce;
   login.client_attributes_json = grant.client_attributes_json;
+  if (grant.new_user) *user_created = true;
   login.new_user = *user_created;
-  return ctx_.tokens.login(login);
+  login.auth_time = grant.auth_time;
+  login.extra_id_claims = grant.extra_id_claims;
+  if (!grant.browser_session.empty()) {
+    // The code was minted by a browser session that has ended since (logout): nothing to redeem.
+    SIGIL_ASSIGN_OR_RETURN(auto browser, ctx_.store.find_browser_session(grant.browser_session));
+    if (!browser || browser->ended_at != 0) return oauth_error("invalid_grant", "The sign-in session has ended");
+  }
+  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(login));
+  if (!grant.browser_session.empty()) SIGIL_TRY(ctx_.store.link_browser_session(grant.browser_session, tokens.session_id));
+  return tokens;
 }
 
 Result<auth::TokenSet> Oidc::redeem_code(const store::Client& client, std::string_view code,
                                          std::string_view redirect_uri, bool check_redirect,
-                                         bool* user_created) {
+                                         std::string_view code_verifier, bool* user_created) {
   if (code.empty() || code.size() > 512) return oauth_error("invalid_grant", "Invalid code");
   const std::string key = code_key(code);
   auto grant = codes_.take(key);
@@ -152,6 +177,17 @@ Result<auth::TokenSet> Oidc::redeem_code(const store::Client& client, std::strin
   if (grant->client_id != client.client_id) return oauth_error("invalid_grant", "Code was issued to another client");
   if (check_redirect && grant->redirect_uri != redirect_uri) {
     return oauth_error("invalid_grant", "redirect_uri does not match the authorization request");
+  }
+  // PKCE (RFC 7636 4.6). The code is used up either way: a wrong verifier gets no second try.
+  if (!grant->code_challenge.empty()) {
+    if (code_verifier.empty()) return oauth_error("invalid_grant", "code_verifier is required");
+    if (!valid_pkce_text(code_verifier) || !pkce_s256_matches(code_verifier, grant->code_challenge)) {
+      return oauth_error("invalid_grant", "code_verifier does not match the code_challenge");
+    }
+  } else if (!code_verifier.empty()) {
+    return oauth_error("invalid_grant", "code_verifier sent for a code issued without code_challenge");
+  } else if (client.public_client) {
+    return oauth_error("invalid_grant", "Public clients must use PKCE");
   }
   SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, redeem(*grant, user_created));
   bool reused_meanwhile = false;
@@ -195,6 +231,9 @@ Result<std::string> Oidc::token(const Params& in, std::string_view basic_authori
   if (!app) return oauth_error("invalid_client", "Invalid client credentials");
 
   auth::TokenSet tokens;
+  if (client.public_client && grant_type == "client_credentials") {
+    return oauth_error("unauthorized_client", "Public clients cannot use client_credentials");
+  }
   if (grant_type == "client_credentials") {
     SIGIL_ASSIGN_OR_RETURN(std::string resource, str("resource", 2048));
     SIGIL_ASSIGN_OR_RETURN(std::string scope, str("scope", 1024));
@@ -206,11 +245,12 @@ Result<std::string> Oidc::token(const Params& in, std::string_view basic_authori
   } else if (grant_type == "authorization_code") {
     SIGIL_ASSIGN_OR_RETURN(std::string code, str("code", 512));
     SIGIL_ASSIGN_OR_RETURN(std::string redirect_uri, str("redirect_uri", 2048));
+    SIGIL_ASSIGN_OR_RETURN(std::string code_verifier, str("code_verifier", 256));
     if (code.empty() || redirect_uri.empty()) {
       return oauth_error("invalid_request", "code and redirect_uri are required");
     }
     bool created = false;
-    SIGIL_ASSIGN_OR_RETURN(tokens, redeem_code(client, code, redirect_uri, true, &created));
+    SIGIL_ASSIGN_OR_RETURN(tokens, redeem_code(client, code, redirect_uri, true, code_verifier, &created));
   } else {
     SIGIL_ASSIGN_OR_RETURN(std::string refresh_token, str("refresh_token", 512));
     if (refresh_token.empty()) return oauth_error("invalid_request", "refresh_token is required");
@@ -241,8 +281,10 @@ Result<std::string> Oidc::exchange_v1(const Params& in) {
     if (client.error().code == ErrorCode::kUnavailable) return std::unexpected(client.error());
     return bad("Invalid client credentials");
   }
+  auto code_verifier = in.get_string("code_verifier", 256);
+  if (!code_verifier) return bad("Bad request");
   bool created = false;
-  auto tokens = redeem_code(*client, **code, "", false, &created);
+  auto tokens = redeem_code(*client, **code, "", false, code_verifier->value_or(""), &created);
   if (!tokens) {
     if (tokens.error().code == ErrorCode::kUnavailable || tokens.error().code == ErrorCode::kInternal) {
       return std::unexpected(tokens.error());
@@ -261,7 +303,30 @@ Result<std::string> Oidc::exchange_v1(const Params& in) {
 
 Result<std::string> Oidc::logout(const auth::Principal& caller) {
   SIGIL_ASSIGN_OR_RETURN(int ended, ctx_.tokens.logout(caller));
+  if (caller.is_user()) {
+    // The browser session that produced this login ends with it (and with it its other logins).
+    SIGIL_ASSIGN_OR_RETURN(auto browser, ctx_.store.browser_session_of(caller.session_id));
+    if (browser) SIGIL_TRY(ctx_.store.end_browser_session(*browser, ctx_.clock.now_s()));
+  }
   return fmt::format(R"({{"sessions_count":{}}})", ended);
+}
+
+Result<std::string> Oidc::userinfo(const auth::Principal& caller) {
+  if (!caller.is_user()) return make_error(ErrorCode::kUnauthenticated, "A user access token is required");
+  SIGIL_ASSIGN_OR_RETURN(auto user, ctx_.store.find_user(caller.user_id));
+  if (!user || user->tenant_id != caller.tenant_id) return make_error(ErrorCode::kUnauthenticated, "Invalid token");
+  JsonWriter w;
+  w.begin_object();
+  w.key("sub").string(user->id);
+  if (!user->email.empty()) {
+    w.key("email").string(user->email);
+    w.key("email_verified").boolean(user->email_verified);
+  }
+  if (!user->phone.empty()) w.key("phone_number").string(user->phone);
+  if (!user->external_user_id.empty()) w.key("external_user_id").string(user->external_user_id);
+  w.key("tid").string(user->tenant_id);
+  w.end_object();
+  return std::move(w).str();
 }
 
 }  // namespace sigil::service

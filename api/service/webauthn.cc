@@ -424,40 +424,15 @@ Result<WebAuthn::Ceremony> WebAuthn::take_ceremony(const EncodedResult& result, 
   auto ceremony = ceremonies_.take(session_id);
   if (!ceremony) return fail();
   (void)by_challenge_.take(b64url(ceremony->challenge));
-  if (ceremony->registration != registration) return fail();
+  if (ceremony->registration != registration || ceremony->hosted) return fail();
   return std::move(*ceremony);
 }
 
-Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const Params& in) {
-  SIGIL_TRY(require_client(caller));
-  SIGIL_ASSIGN_OR_RETURN(store::App app, app_of(ctx_, caller));
-  SIGIL_ASSIGN_OR_RETURN(std::string encoded, in.require_string("webauthn_encoded_result", kMaxEncodedResult));
-  SIGIL_ASSIGN_OR_RETURN(auto resource, in.get_string("resource", 2048));
-  SIGIL_ASSIGN_OR_RETURN(auto claims, in.get_object("claims"));
-  SIGIL_ASSIGN_OR_RETURN(auto org_id, in.get_string("org_id", 128));
-  SIGIL_ASSIGN_OR_RETURN(auto attributes, in.get_object("client_attributes"));
-  SIGIL_ASSIGN_OR_RETURN(auto device_id, in.get_string("device_id", 256));
-  SIGIL_ASSIGN_OR_RETURN(auto session_id, in.get_string("session_id", 128));
-  (void)device_id;
-  std::string resource_s = resource.value_or("");
-  SIGIL_TRY(ctx_.tokens.resolve_audience(app, resource_s));
-  std::string claims_json, attributes_json;
-  if (claims) {
-    SIGIL_ASSIGN_OR_RETURN(claims_json, validate_object_json(*claims, "claims"));
-  }
-  if (attributes) {
-    SIGIL_ASSIGN_OR_RETURN(attributes_json, validate_object_json(*attributes, "client_attributes"));
-  }
-  if (org_id) return make_error(ErrorCode::kPermissionDenied, "User is not a member of the organization");
-  SIGIL_ASSIGN_OR_RETURN(EncodedResult result, decode_encoded_result(encoded));
-  const ParsedCredential& cred_in = result.credential;
+Result<WebAuthn::AssertionOutcome> WebAuthn::verify_assertion_for(const store::App& app, const Ceremony& ceremony,
+                                                                  const ParsedCredential& cred_in,
+                                                                  const webauthn::RelyingParty& rp) {
   if (cred_in.authenticator_data.empty() || cred_in.signature.empty()) {
     return invalid_argument("The result is not an assertion");
-  }
-
-  SIGIL_ASSIGN_OR_RETURN(Ceremony ceremony, take_ceremony(result, false));
-  if (ceremony.app_id != app.id) {
-    return make_error(ErrorCode::kPermissionDenied, "The WebAuthn session belongs to another application");
   }
   SIGIL_ASSIGN_OR_RETURN(auto stored, ctx_.store.find_webauthn_credential(cred_in.raw_id));
   // The credential must exist in this app, be unflagged, belong to the user the ceremony named, and be
@@ -478,7 +453,6 @@ Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const 
   sc.sign_count = static_cast<uint32_t>(stored->sign_count);
   sc.user_handle = stored->user_handle;
   sc.backup_eligible = stored->backup_eligible;
-  const webauthn::RelyingParty rp = relying_party(app);
   webauthn::AssertionInput input;
   input.credential_id = cred_in.raw_id;
   input.client_data_json = cred_in.client_data_json;
@@ -515,23 +489,69 @@ Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const 
   claim.key("last_login").number(stored->last_used_at);
   claim.end_object();
 
+  AssertionOutcome out;
+  out.credential = std::move(*stored);
+  out.user = std::move(*user);
+  out.claim = std::move(claim).str();
+  out.sign_count = verified->sign_count;
+  out.flags = verified->flags;
+  return out;
+}
+
+Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const Params& in) {
+  SIGIL_TRY(require_client(caller));
+  SIGIL_ASSIGN_OR_RETURN(store::App app, app_of(ctx_, caller));
+  SIGIL_ASSIGN_OR_RETURN(std::string encoded, in.require_string("webauthn_encoded_result", kMaxEncodedResult));
+  SIGIL_ASSIGN_OR_RETURN(auto resource, in.get_string("resource", 2048));
+  SIGIL_ASSIGN_OR_RETURN(auto claims, in.get_object("claims"));
+  SIGIL_ASSIGN_OR_RETURN(auto org_id, in.get_string("org_id", 128));
+  SIGIL_ASSIGN_OR_RETURN(auto attributes, in.get_object("client_attributes"));
+  SIGIL_ASSIGN_OR_RETURN(auto device_id, in.get_string("device_id", 256));
+  SIGIL_ASSIGN_OR_RETURN(auto session_id, in.get_string("session_id", 128));
+  (void)device_id;
+  std::string resource_s = resource.value_or("");
+  SIGIL_TRY(ctx_.tokens.resolve_audience(app, resource_s));
+  std::string claims_json, attributes_json;
+  if (claims) {
+    SIGIL_ASSIGN_OR_RETURN(claims_json, validate_object_json(*claims, "claims"));
+  }
+  if (attributes) {
+    SIGIL_ASSIGN_OR_RETURN(attributes_json, validate_object_json(*attributes, "client_attributes"));
+  }
+  if (org_id) return make_error(ErrorCode::kPermissionDenied, "User is not a member of the organization");
+  SIGIL_ASSIGN_OR_RETURN(EncodedResult result, decode_encoded_result(encoded));
+  const ParsedCredential& cred_in = result.credential;
+  if (cred_in.authenticator_data.empty() || cred_in.signature.empty()) {
+    return invalid_argument("The result is not an assertion");
+  }
+
+  SIGIL_ASSIGN_OR_RETURN(Ceremony ceremony, take_ceremony(result, false));
+  if (ceremony.app_id != app.id) {
+    return make_error(ErrorCode::kPermissionDenied, "The WebAuthn session belongs to another application");
+  }
+  SIGIL_ASSIGN_OR_RETURN(AssertionOutcome outcome, verify_assertion_for(app, ceremony, cred_in, relying_party(app)));
+  auto& stored = outcome.credential;
+  auto& user = outcome.user;
+  auto& claim = outcome.claim;
+  auto& verified = outcome;
+
   auth::LoginRequest login;
   login.app = &app;
   login.client_id = caller.client_id;
-  login.user = std::move(*user);
+  login.user = std::move(user);
   login.amr = "webauthn";
   login.join_session_id = session_id.value_or("");
   login.client_attributes_json = attributes_json;
   login.resource = resource_s;
   login.approval_data_json = ceremony.approval_data_json;
   login.claims_json = claims_json;
-  login.webauthn_credential_id = stored->credential_id;
-  login.webauthn_sign_count = verified->sign_count;
-  login.webauthn_backup_state = (verified->flags & webauthn::kFlagBS) != 0;
-  login.extra_id_claims.emplace_back("webauthn", std::move(claim).str());
-  login.extra_id_claims.emplace_back("webauthn_username", JsonWriter::quote(stored->username));
-  if (!stored->device_info_json.empty()) {
-    login.extra_id_claims.emplace_back("device_keys", "[" + stored->device_info_json + "]");
+  login.webauthn_credential_id = stored.credential_id;
+  login.webauthn_sign_count = verified.sign_count;
+  login.webauthn_backup_state = (verified.flags & webauthn::kFlagBS) != 0;
+  login.extra_id_claims.emplace_back("webauthn", std::move(claim));
+  login.extra_id_claims.emplace_back("webauthn_username", JsonWriter::quote(stored.username));
+  if (!stored.device_info_json.empty()) {
+    login.extra_id_claims.emplace_back("device_keys", "[" + stored.device_info_json + "]");
   }
   SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(login));
   return token_response_json(tokens);
@@ -540,10 +560,12 @@ Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const 
 Result<std::string> WebAuthn::finish_registration(const auth::Principal& caller, const store::App& app,
                                                   const store::User& user, bool user_created,
                                                   const EncodedResult& result, const Ceremony& ceremony,
-                                                  const std::string& external_user_id) {
+                                                  const std::string& external_user_id,
+                                                  const webauthn::RelyingParty* rp_override,
+                                                  std::string* credential_id_out) {
   (void)caller;
   const ParsedCredential& cred_in = result.credential;
-  const webauthn::RelyingParty rp = relying_party(app);
+  const webauthn::RelyingParty rp = rp_override != nullptr ? *rp_override : relying_party(app);
   webauthn::TrustPolicy trust;
   if (app.attestation_trust == "direct") {
     trust.mode = webauthn::TrustPolicy::Mode::kDirect;
@@ -604,6 +626,7 @@ Result<std::string> WebAuthn::finish_registration(const auth::Principal& caller,
     }
     return std::unexpected(e);
   }
+  if (credential_id_out != nullptr) *credential_id_out = b64url(cred.credential_id);
   JsonWriter w;
   w.begin_object();
   w.key("webauthn_session_id").string(ceremony.id);
@@ -692,12 +715,176 @@ Result<std::string> WebAuthn::hosted_hint(const auth::Principal& caller, const P
   h.redirect_uri = redirect_uri;
   const std::string token = crypto::random_token(32);
   // Stored under a keyed hash: the token is a bearer secret for the hosted page.
-  const std::string key = b64url(crypto::hmac_sha256(ctx_.otp_key, as_bytes("hosted-registration\n" + token)));
+  const std::string key = hosted_token_key(token);
   SIGIL_TRY(hosted_.put(key, std::move(h), kHostedTokenTtlMs));
   JsonWriter w;
   w.begin_object().key("register_webauthn_cred_token").string(token).end_object();
   return std::move(w).str();
 }
+
+// ---- ceremonies of the hosted pages -------------------------------------------------------------------
+
+webauthn::RelyingParty WebAuthn::hosted_relying_party(const store::App& app) const {
+  // The hosted pages run at sigil's own origin; the app's rpId must be sigil's host or a registrable suffix
+  // of it (the browser enforces that), so the app's own origins stay valid as well.
+  webauthn::RelyingParty rp = relying_party(app);
+  if (std::find(rp.origins.begin(), rp.origins.end(), ctx_.public_url) == rp.origins.end()) {
+    rp.origins.push_back(ctx_.public_url);
+  }
+  return rp;
+}
+
+Result<std::string> WebAuthn::hosted_assertion_options(const store::App& app, const std::string& user_id,
+                                                       std::string* ceremony_id) {
+  Ceremony ceremony;
+  ceremony.hosted = true;
+  ceremony.app_id = app.id;
+  ceremony.user_id = user_id;
+  std::vector<std::vector<std::string>> transports;
+  if (!user_id.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(auto creds, ctx_.store.list_webauthn_credentials(app.id, user_id));
+    for (const auto& c : creds) {
+      if (c.flagged_at != 0) continue;
+      ceremony.allowed_credentials.push_back(c.credential_id);
+      transports.push_back(c.transports);
+    }
+    if (ceremony.allowed_credentials.empty()) return make_error(ErrorCode::kNotFound, "No passkey", "auth_no_registered_authenticator");
+  }
+  ceremony.challenge = alnum_random(32);
+  ceremony.id = b64url(crypto::random_bytes(16));
+  JsonWriter w;
+  w.begin_object();
+  w.key("challenge").string(b64url(ceremony.challenge));
+  w.key("rpId").string(app.rp_id);
+  w.key("timeout").number(kDefaultTimeoutS * 1000);
+  w.key("userVerification").string(app.user_verification);
+  w.key("allowCredentials").begin_array();
+  for (size_t i = 0; i < ceremony.allowed_credentials.size(); ++i) {
+    w.begin_object().key("type").string("public-key").key("id").string(b64url(ceremony.allowed_credentials[i]));
+    if (!transports[i].empty()) w.key("transports").raw(write_string_array(transports[i]));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  *ceremony_id = ceremony.id;
+  const std::string id = ceremony.id;
+  SIGIL_TRY(ceremonies_.put(id, std::move(ceremony), kDefaultTimeoutS * 1000 + kGraceMs));
+  return std::move(w).str();
+}
+
+Result<WebAuthn::HostedAssertion> WebAuthn::hosted_finish_assertion(const store::App& app,
+                                                                    const std::string& ceremony_id,
+                                                                    std::string_view credential_json) {
+  // Taken first: one attempt per ceremony, whatever the outcome.
+  auto ceremony = ceremonies_.take(ceremony_id);
+  if (!ceremony || !ceremony->hosted || ceremony->registration || ceremony->app_id != app.id) return auth_failed();
+  if (credential_json.size() > kMaxDecodedResult) return invalid_argument("credential is too large");
+  SIGIL_ASSIGN_OR_RETURN(ParsedCredential cred_in, parse_credential_json(credential_json));
+  SIGIL_ASSIGN_OR_RETURN(AssertionOutcome outcome,
+                         verify_assertion_for(app, *ceremony, cred_in, hosted_relying_party(app)));
+  // The authenticator's counter moves now, not when the code is exchanged (maybe never).
+  store::LoginWrite touch;
+  touch.webauthn_credential_id = outcome.credential.credential_id;
+  touch.webauthn_sign_count = outcome.sign_count;
+  touch.webauthn_backup_state = (outcome.flags & webauthn::kFlagBS) != 0;
+  touch.used_at = ctx_.clock.now_s();
+  SIGIL_TRY(ctx_.store.commit_login(touch));
+  HostedAssertion out;
+  out.user = std::move(outcome.user);
+  out.id_claims.emplace_back("webauthn", std::move(outcome.claim));
+  out.id_claims.emplace_back("webauthn_username", JsonWriter::quote(outcome.credential.username));
+  out.credential = std::move(outcome.credential);
+  return out;
+}
+
+Result<std::string> WebAuthn::hosted_registration_options(const store::App& app, const std::string& username,
+                                                          const std::string& display_name,
+                                                          std::string* ceremony_id) {
+  if (username.empty() || username.size() > 320) return invalid_argument("username is invalid");
+  Ceremony ceremony;
+  ceremony.hosted = true;
+  ceremony.registration = true;
+  ceremony.app_id = app.id;
+  ceremony.username = username;
+  ceremony.display_name = display_name.empty() ? username : display_name;
+  SIGIL_ASSIGN_OR_RETURN(auto account, ctx_.store.find_webauthn_account(app.id, username));
+  ceremony.user_handle = account ? account->user_handle : alnum_random(32);
+  SIGIL_ASSIGN_OR_RETURN(auto existing, ctx_.store.list_webauthn_credentials_by_username(app.id, username));
+  ceremony.challenge = alnum_random(32);
+  ceremony.id = b64url(crypto::random_bytes(16));
+  JsonWriter w;
+  w.begin_object();
+  w.key("rp").begin_object().key("id").string(app.rp_id).key("name").string(app.name).end_object();
+  w.key("user").begin_object();
+  w.key("id").string(b64url(ceremony.user_handle));
+  w.key("name").string(username);
+  w.key("displayName").string(ceremony.display_name);
+  w.end_object();
+  w.key("challenge").string(b64url(ceremony.challenge));
+  w.key("pubKeyCredParams").begin_array();
+  for (int64_t alg : kOfferedAlgs) {
+    w.begin_object().key("type").string("public-key").key("alg").number(alg).end_object();
+  }
+  w.end_array();
+  w.key("timeout").number(kDefaultTimeoutS * 1000);
+  w.key("attestation").string("none");
+  w.key("authenticatorSelection").begin_object();
+  // Discoverable, so that the next sign-in can be usernameless.
+  w.key("residentKey").string("required");
+  w.key("requireResidentKey").boolean(true);
+  w.key("userVerification").string(app.user_verification);
+  w.end_object();
+  // The same authenticator twice for one account is refused by the browser, not after the ceremony.
+  w.key("excludeCredentials").begin_array();
+  for (const auto& c : existing) {
+    w.begin_object().key("type").string("public-key").key("id").string(b64url(c.credential_id)).end_object();
+  }
+  w.end_array();
+  w.key("extensions").begin_object().key("credProps").boolean(true).end_object();
+  w.end_object();
+  *ceremony_id = ceremony.id;
+  const std::string id = ceremony.id;
+  SIGIL_TRY(ceremonies_.put(id, std::move(ceremony), kDefaultTimeoutS * 1000 + kGraceMs));
+  return std::move(w).str();
+}
+
+Result<std::string> WebAuthn::hosted_finish_registration(const store::App& app, const std::string& ceremony_id,
+                                                         const store::User& user, bool user_created,
+                                                         std::string_view credential_json) {
+  auto ceremony = ceremonies_.take(ceremony_id);
+  if (!ceremony || !ceremony->hosted || !ceremony->registration || ceremony->app_id != app.id) {
+    return bad_attestation("Unknown, expired or used WebAuthn session");
+  }
+  if (credential_json.size() > kMaxDecodedResult) return invalid_argument("credential is too large");
+  EncodedResult result;
+  SIGIL_ASSIGN_OR_RETURN(result.credential, parse_credential_json(credential_json));
+  if (result.credential.attestation_object.empty()) return bad_attestation("The result is not an attestation");
+  const webauthn::RelyingParty rp = hosted_relying_party(app);
+  std::string credential_id;
+  SIGIL_TRY(finish_registration(auth::Principal{}, app, user, user_created, result, *ceremony, "", &rp,
+                                &credential_id));
+  return credential_id;
+}
+
+std::string WebAuthn::hosted_token_key(std::string_view token) const {
+  return b64url(crypto::hmac_sha256(ctx_.otp_key, as_bytes("hosted-registration\n" + std::string(token))));
+}
+
+std::optional<WebAuthn::HostedRegistration> WebAuthn::peek_hosted_registration(std::string_view token) {
+  if (token.empty() || token.size() > 128) return std::nullopt;
+  std::optional<HostedRegistration> out;
+  hosted_.update(hosted_token_key(token), [&](HostedRegistration& h, int64_t) {
+    out = h;
+    return true;
+  });
+  return out;
+}
+
+std::optional<WebAuthn::HostedRegistration> WebAuthn::take_hosted_registration(std::string_view token) {
+  if (token.empty() || token.size() > 128) return std::nullopt;
+  return hosted_.take(hosted_token_key(token));
+}
+
 
 Result<std::string> WebAuthn::delete_credential(const auth::Principal& caller, std::string_view id) {
   SIGIL_TRY(require_user(caller));

@@ -8,7 +8,10 @@
 // a credential is stored (with what §7.1 step 26 lists) durably before the 200.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/auth/ephemeral.h"
@@ -75,18 +78,61 @@ class WebAuthn {
     Bytes user_handle;           // registration: the user.id of the options
     std::string approval_data_json;
     std::vector<Bytes> allowed_credentials;
+    bool hosted = false;         // a hosted-page ceremony: never completed through the backend endpoints
   };
   struct HostedRegistration {
     std::string app_id, identifier, display_name, external_user_id, redirect_uri;
   };
 
+  // ---- for the hosted pages (api/service/hosted.h) ----
+  // Ceremonies bound to a hosted ticket: their id never leaves the server (the hosted service keeps it), the
+  // backend endpoints refuse them, and the relying party accepts sigil's own origin (public_url) besides the
+  // app's origins. Options are the `publicKey` member of navigator.credentials.get/create with every binary
+  // field base64url.
+  struct HostedAssertion {
+    store::User user;
+    store::WebAuthnCredential credential;
+    std::vector<std::pair<std::string, std::string>> id_claims;  // `webauthn`, `webauthn_username`
+  };
+  // user_id empty = usernameless (discoverable credentials); else that user's credentials (404 when none).
+  [[nodiscard]] Result<std::string> hosted_assertion_options(const store::App& app, const std::string& user_id,
+                                                             std::string* ceremony_id);
+  // Verifies a PublicKeyCredential (toJSON() text) against the ceremony (consumed whatever the outcome) and
+  // moves the credential's sign count; no token session is created here.
+  [[nodiscard]] Result<HostedAssertion> hosted_finish_assertion(const store::App& app, const std::string& ceremony_id,
+                                                                std::string_view credential_json);
+  [[nodiscard]] Result<std::string> hosted_registration_options(const store::App& app, const std::string& username,
+                                                                const std::string& display_name,
+                                                                std::string* ceremony_id);
+  // Stores the credential (and `user` when user_created) in one transaction; returns its id, base64url.
+  [[nodiscard]] Result<std::string> hosted_finish_registration(const store::App& app, const std::string& ceremony_id,
+                                                               const store::User& user, bool user_created,
+                                                               std::string_view credential_json);
+  // The hosted-registration hint (3.7) behind a register_webauthn_cred_token: peek leaves it, take removes it.
+  [[nodiscard]] std::optional<HostedRegistration> peek_hosted_registration(std::string_view token);
+  [[nodiscard]] std::optional<HostedRegistration> take_hosted_registration(std::string_view token);
+
  private:
+  struct AssertionOutcome {
+    store::WebAuthnCredential credential;
+    store::User user;
+    std::string claim;  // the `webauthn` ID-token claim
+    uint32_t sign_count = 0;
+    uint8_t flags = 0;
+  };
+  [[nodiscard]] Result<AssertionOutcome> verify_assertion_for(const store::App& app, const Ceremony& ceremony,
+                                                              const ParsedCredential& cred_in,
+                                                              const webauthn::RelyingParty& rp);
+  [[nodiscard]] webauthn::RelyingParty hosted_relying_party(const store::App& app) const;
+  [[nodiscard]] std::string hosted_token_key(std::string_view token) const;
   [[nodiscard]] Result<store::App> app_for_client_id(const Params& in);
   [[nodiscard]] Result<Ceremony> take_ceremony(const EncodedResult& result, bool registration);
   [[nodiscard]] Result<std::string> finish_registration(const auth::Principal& caller, const store::App& app,
                                                         const store::User& user, bool user_created,
                                                         const EncodedResult& result, const Ceremony& ceremony,
-                                                        const std::string& external_user_id);
+                                                        const std::string& external_user_id,
+                                                        const webauthn::RelyingParty* rp_override = nullptr,
+                                                        std::string* credential_id_out = nullptr);
 
   ServiceContext& ctx_;
   auth::EphemeralMap<Ceremony> ceremonies_;     // webauthn_session_id -> ceremony
