@@ -68,6 +68,14 @@ class EphemeralMap {
     return std::move(e.value);
   }
 
+  // A copy of the live value, left in place.
+  [[nodiscard]] std::optional<V> peek(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end() || it->second.expires_at_ms <= clock_.now_ms()) return std::nullopt;
+    return it->second.value;
+  }
+
   // Runs `fn` on the live value under the lock; fn returns false to erase it. Returns whether a live
   // value was found.
   bool update(const std::string& key, const std::function<bool(V&, int64_t expires_at_ms)>& fn) {

@@ -56,6 +56,7 @@ std::string trim(std::string s) {
 // Reads the claims we rely on from a verified access token's payload.
 struct AccessClaims {
   std::string sub, client_id, app_id, tid, sid, aud;
+  int64_t exp = 0;
 };
 Result<AccessClaims> read_access_claims(const std::string& payload) {
   simdjson::ondemand::parser parser;
@@ -75,6 +76,12 @@ Result<AccessClaims> read_access_claims(const std::string& payload) {
     else if (key == "tid") dst = &c.tid;
     else if (key == "sid") dst = &c.sid;
     else if (key == "aud") dst = &c.aud;
+    if (key == "exp") {
+      double exp = 0;
+      if (field.value().get_double().get(exp)) return invalid_token("claim type");
+      c.exp = static_cast<int64_t>(exp);
+      continue;
+    }
     if (dst == nullptr) continue;
     std::string_view v;
     if (field.value().get_string().get(v)) return invalid_token("claim type");
@@ -151,7 +158,7 @@ Result<std::shared_ptr<const KeySet>> load_or_create_signing_keys(store::Store& 
 
 TokenService::TokenService(store::Store& store, const Clock& clock, AuthConfig config,
                            std::shared_ptr<const KeySet> keys)
-    : store_(store), clock_(clock), config_(std::move(config)), keys_(std::move(keys)) {}
+    : store_(store), clock_(clock), config_(std::move(config)), keys_(std::move(keys)), verified_(clock, 100'000) {}
 
 Result<store::Client> TokenService::authenticate_client(std::string_view client_id,
                                                         std::string_view client_secret) {
@@ -439,26 +446,37 @@ Result<Principal> TokenService::authenticate_bearer(std::string_view authorizati
   }
   std::string_view token = authorization_header.substr(kPrefix.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  SIGIL_ASSIGN_OR_RETURN(VerifiedJwt jwt,
-                         verify_jwt(*keys_, token, config_.issuer, "at+jwt", clock_.now_s()));
-  SIGIL_ASSIGN_OR_RETURN(AccessClaims claims, read_access_claims(jwt.payload_json()));
-  // Only tokens minted for sigil's own API authorize calls to it; a token for another resource server
-  // (API.md 0.5 `resource`) must not be replayable here.
-  if (claims.aud != config_.default_audience) return invalid_token("audience");
+  // A token that verified once is the same string until it expires: skip the ES256 verify for it (the
+  // whole token is the cache key, hashed; the session check below is never cached).
+  const auto digest = crypto::sha256(as_bytes(token));
+  const std::string cache_key(reinterpret_cast<const char*>(digest.data()), digest.size());
   Principal p;
-  p.client_id = claims.client_id;
-  p.app_id = claims.app_id;
-  p.tenant_id = claims.tid;
-  if (claims.sid.empty()) {
-    if (claims.sub != claims.client_id) return invalid_token("client token sub");
-    p.kind = Principal::Kind::kClient;
-    return p;
+  if (auto cached = verified_.peek(cache_key)) {
+    p = std::move(*cached);
+  } else {
+    SIGIL_ASSIGN_OR_RETURN(VerifiedJwt jwt,
+                           verify_jwt(*keys_, token, config_.issuer, "at+jwt", clock_.now_s()));
+    SIGIL_ASSIGN_OR_RETURN(AccessClaims claims, read_access_claims(jwt.payload_json()));
+    // Only tokens minted for sigil's own API authorize calls to it; a token for another resource server
+    // (API.md 0.5 `resource`) must not be replayable here.
+    if (claims.aud != config_.default_audience) return invalid_token("audience");
+    p.client_id = claims.client_id;
+    p.app_id = claims.app_id;
+    p.tenant_id = claims.tid;
+    if (claims.sid.empty()) {
+      if (claims.sub != claims.client_id) return invalid_token("client token sub");
+      p.kind = Principal::Kind::kClient;
+    } else {
+      p.kind = Principal::Kind::kUser;
+      p.user_id = claims.sub;
+      p.session_id = claims.sid;
+    }
+    const int64_t ttl_ms = claims.exp * 1000 - clock_.now_ms();
+    if (ttl_ms > 0) (void)verified_.put(cache_key, p, ttl_ms);  // a full cache only costs a verify
   }
-  p.kind = Principal::Kind::kUser;
-  p.user_id = claims.sub;
-  p.session_id = claims.sid;
-  SIGIL_ASSIGN_OR_RETURN(auto session, store_.find_session(claims.sid));
-  if (!session || session->ended_at != 0 || session->user_id != claims.sub) {
+  if (!p.is_user()) return p;
+  SIGIL_ASSIGN_OR_RETURN(auto session, store_.find_session(p.session_id));
+  if (!session || session->ended_at != 0 || session->user_id != p.user_id) {
     return invalid_token("session ended");
   }
   return p;

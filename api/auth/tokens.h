@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/auth/ephemeral.h"
 #include "api/auth/jwt.h"
 #include "api/store/store.h"
 #include "engine/base/clock.h"
@@ -131,6 +132,8 @@ class TokenService {
   const Clock& clock_;
   AuthConfig config_;
   std::shared_ptr<const KeySet> keys_;
+  // Access tokens already verified, by SHA-256 of the token, until their `exp` (bounded).
+  EphemeralMap<Principal> verified_;
 };
 
 }  // namespace sigil::auth

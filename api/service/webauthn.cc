@@ -201,7 +201,8 @@ WebAuthn::WebAuthn(ServiceContext& ctx)
     : ctx_(ctx),
       ceremonies_(ctx.clock, 1'000'000),
       by_challenge_(ctx.clock, 1'000'000),
-      hosted_(ctx.clock, 100'000) {}
+      hosted_(ctx.clock, 100'000),
+      keys_(1'000'000) {}
 
 Result<store::App> WebAuthn::app_for_client_id(const Params& in) {
   SIGIL_ASSIGN_OR_RETURN(std::string client_id, in.require_string("client_id", 150));
@@ -445,11 +446,18 @@ Result<WebAuthn::AssertionOutcome> WebAuthn::verify_assertion_for(const store::A
                    [&](const Bytes& id) { return crypto::ct_equal(id, cred_in.raw_id); })) {
     return auth_failed();
   }
-  auto key = crypto::CoseKey::decode(stored->public_key_cose);
-  if (!key) return internal_error("stored credential key does not parse");
+  const auto cose_hash = crypto::sha256(stored->public_key_cose);
+  const std::string cache_key(reinterpret_cast<const char*>(cose_hash.data()), cose_hash.size());
+  std::shared_ptr<const crypto::CoseKey> key = keys_.find(cache_key);
+  if (!key) {
+    auto parsed = crypto::CoseKey::decode(stored->public_key_cose);
+    if (!parsed) return internal_error("stored credential key does not parse");
+    key = std::make_shared<const crypto::CoseKey>(std::move(*parsed));
+    keys_.put(cache_key, key);
+  }
   webauthn::StoredCredential sc;
   sc.credential_id = stored->credential_id;
-  sc.public_key = &*key;
+  sc.public_key = key.get();
   sc.sign_count = static_cast<uint32_t>(stored->sign_count);
   sc.user_handle = stored->user_handle;
   sc.backup_eligible = stored->backup_eligible;

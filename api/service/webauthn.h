@@ -17,6 +17,7 @@
 #include "api/auth/ephemeral.h"
 #include "api/auth/tokens.h"
 #include "api/service/context.h"
+#include "api/service/key_cache.h"
 #include "api/service/params.h"
 #include "engine/webauthn/webauthn.h"
 
@@ -138,6 +139,9 @@ class WebAuthn {
   auth::EphemeralMap<Ceremony> ceremonies_;     // webauthn_session_id -> ceremony
   auth::EphemeralMap<std::string> by_challenge_;  // base64url(challenge) -> webauthn_session_id
   auth::EphemeralMap<HostedRegistration> hosted_;
+  // Parsed credential keys by SHA-256 of their COSE bytes: parsed once, not per login. Content-addressed,
+  // so no entry can outlive its key (the credential row is still read per login for its sign count).
+  KeyCache<crypto::CoseKey> keys_;
 };
 
 }  // namespace sigil::service
