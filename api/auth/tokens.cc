@@ -319,6 +319,33 @@ Result<TokenSet> TokenService::sign_user_tokens(const store::App& app, const std
 }
 
 Result<TokenSet> TokenService::login(const LoginRequest& req) {
+  SIGIL_ASSIGN_OR_RETURN(PreparedLogin prepared, prepare_login(req));
+  // Durable before any token leaves (DESIGN.md durability rule).
+  auto committed = store_.commit_login(prepared.write);
+  if (!committed && committed.error().code == ErrorCode::kNotFound) {
+    // The joined session ended between the check and the commit.
+    return invalid_argument("Invalid session", "auth_invalid_session");
+  }
+  SIGIL_TRY(committed);
+  return std::move(prepared.tokens);
+}
+
+void TokenService::login_async(const LoginRequest& req, std::function<void(Result<TokenSet>)> done) {
+  auto prepared = prepare_login(req);
+  if (!prepared) return done(std::unexpected(std::move(prepared).error()));
+  // The tokens are signed now but handed out only from the store's callback, after the commit.
+  store_.commit_login_async(
+      std::move(prepared->write),
+      [tokens = std::move(prepared->tokens), done = std::move(done)](Result<void> committed) mutable {
+        if (!committed && committed.error().code == ErrorCode::kNotFound) {
+          return done(invalid_argument("Invalid session", "auth_invalid_session"));
+        }
+        if (!committed) return done(std::unexpected(std::move(committed).error()));
+        done(std::move(tokens));
+      });
+}
+
+Result<TokenService::PreparedLogin> TokenService::prepare_login(const LoginRequest& req) {
   if (req.app == nullptr) return internal_error();
   const store::App& app = *req.app;
   SIGIL_ASSIGN_OR_RETURN(std::string audience, resolve_audience(app, req.resource));
@@ -383,15 +410,9 @@ Result<TokenSet> TokenService::login(const LoginRequest& req) {
   write.webauthn_credential_id = req.webauthn_credential_id;
   write.webauthn_sign_count = req.webauthn_sign_count;
   write.webauthn_backup_state = req.webauthn_backup_state;
-  // Durable before any token leaves (DESIGN.md durability rule).
-  auto committed = store_.commit_login(write);
-  if (!committed && committed.error().code == ErrorCode::kNotFound) {
-    // The joined session ended between the check above and the commit.
-    return invalid_argument("Invalid session", "auth_invalid_session");
-  }
-  SIGIL_TRY(committed);
-  return sign_user_tokens(app, req.client_id, req.user, session, audience, rt.scope, &req,
-                          std::move(refresh));
+  SIGIL_ASSIGN_OR_RETURN(TokenSet tokens, sign_user_tokens(app, req.client_id, req.user, session, audience,
+                                                           rt.scope, &req, std::move(refresh)));
+  return PreparedLogin{std::move(write), std::move(tokens)};
 }
 
 Result<TokenSet> TokenService::refresh(const store::Client& client, std::string_view refresh_token) {

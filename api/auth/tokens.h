@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,6 +110,9 @@ class TokenService {
 
   // Creates or joins the session, stores the refresh token, then signs access + ID tokens.
   [[nodiscard]] Result<TokenSet> login(const LoginRequest& req);
+  // The same without blocking on the store: `done` runs on the store's writer thread once the login is
+  // durable (or failed); the tokens never reach `done` before their session is committed.
+  void login_async(const LoginRequest& req, std::function<void(Result<TokenSet>)> done);
 
   // grant_type=refresh_token. Failures are kInvalidArgument with ts_error_code "invalid_grant".
   [[nodiscard]] Result<TokenSet> refresh(const store::Client& client, std::string_view refresh_token);
@@ -123,6 +127,11 @@ class TokenService {
   [[nodiscard]] Result<void> revoke_session(const std::string& session_id);
 
  private:
+  struct PreparedLogin {
+    store::LoginWrite write;
+    TokenSet tokens;
+  };
+  [[nodiscard]] Result<PreparedLogin> prepare_login(const LoginRequest& req);
   [[nodiscard]] Result<TokenSet> sign_user_tokens(const store::App& app, const std::string& client_id,
                                                   const store::User& user, const store::Session& session,
                                                   const std::string& audience, const std::string& scope,

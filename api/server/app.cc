@@ -29,6 +29,7 @@ struct SigilServer::Impl {
   std::unique_ptr<challenge::ChallengeStore> challenges;
   std::unique_ptr<service::OutboxSender> outbox;
   std::unique_ptr<service::ServiceContext> ctx;
+  std::unique_ptr<batch::BatchVerifier> verifier;  // after the services it calls, before the router
   std::unique_ptr<Router> router;
   std::atomic<Router*> live_router{nullptr};
   std::unique_ptr<http::Server> http;
@@ -99,6 +100,9 @@ Result<std::unique_ptr<SigilServer>> SigilServer::start(Config config, const Clo
                  demo.error().message);
     }
   }
+  // Login completions run on the verification arena, sized to the machine (DESIGN.md engine/batch).
+  s.verifier = std::make_unique<batch::BatchVerifier>();
+  router_options.verifier = s.verifier.get();
   s.router = std::make_unique<Router>(*s.ctx, std::move(router_options));
   s.live_router.store(s.router.get(), std::memory_order_release);
   return server;

@@ -167,7 +167,8 @@ Router::Router(service::ServiceContext& ctx, RouterOptions options)
       webauthn_(ctx),
       hosted_(ctx, oidc_, webauthn_),
       secure_cookies_(ctx.public_url.starts_with("https://")),
-      cookie_name_(secure_cookies_ ? "__Host-sigil_session" : "sigil_session") {
+      cookie_name_(secure_cookies_ ? "__Host-sigil_session" : "sigil_session"),
+      verifier_(options.verifier) {
   if (options.demo_rp) demo_ = std::make_unique<DemoRp>(ctx, oidc_, std::move(*options.demo_rp));
 }
 
@@ -206,6 +207,39 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
     with_params(style, [&](const service::Params& p) { return fn(*principal, p); });
   };
   auto method_is = [&](std::string_view m) { return method == m || (m == "GET" && method == "HEAD"); };
+  // Login completions (DESIGN.md hot path): the bearer check and the body parse happen here; the rest —
+  // challenge, signature, tokens — runs on the verifier's arena, so this I/O thread never blocks on
+  // crypto, and the answer leaves from the store's writer once the login is durable. A full queue is a
+  // 503 with Retry-After. Without a verifier (tests), the same work runs here, synchronously.
+  auto login_completion = [&](auto start_login, auto sync_login) {
+    if (verifier_ == nullptr) {
+      return with_principal(ErrorStyle::kStandard,
+                            [&](const auth::Principal& w, const service::Params& p) { return sync_login(w, p); });
+    }
+    auto principal = ctx_.tokens.authenticate_bearer(req.header("authorization"));
+    if (!principal) {
+      if (principal.error().code == ErrorCode::kUnauthenticated) {
+        http::Response r = json_response(401, R"({"message":"Invalid token","error_code":401})");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return respond(std::move(r));
+      }
+      return respond(error_response(principal.error(), ErrorStyle::kStandard));
+    }
+    auto params = parse_body(req);
+    if (!params) return respond(error_response(params.error(), ErrorStyle::kStandard));
+    auto answer = [respond](Result<std::string> r) {
+      respond(r ? json_response(200, std::move(*r)) : error_response(r.error(), ErrorStyle::kStandard));
+    };
+    auto queued = verifier_->run(
+        [start_login, principal = std::move(*principal), params = std::move(*params), answer]() -> Result<void> {
+          start_login(principal, params, answer);
+          return {};
+        },
+        [answer](Result<void> ran) {
+          if (!ran) answer(std::unexpected(ran.error()));  // cancelled at shutdown: nobody else answers
+        });
+    if (!queued) respond(error_response(queued.error(), ErrorStyle::kStandard));
+  };
 
   if (path == "/healthz" && method_is("GET")) return respond(json_response(200, R"({"status":"ok"})"));
   if (path == "/oidc/jwks" && method_is("GET")) {
@@ -256,7 +290,9 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
       return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return mobile_.start(w, p); });
     }
     if (op == "authenticate" && method == "POST") {
-      return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return mobile_.authenticate(w, p); });
+      return login_completion(
+          [this](W w, P p, service::LoginDone done) { mobile_.authenticate_async(w, p, std::move(done)); },
+          [this](W w, P p) { return mobile_.authenticate(w, p); });
     }
     if (op == "register" && method == "POST") {
       return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return mobile_.register_key(w, p); });
@@ -308,7 +344,9 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
       }
     }
     if (op == "authenticate" && method == "POST") {
-      return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return webauthn_.authenticate(w, p); });
+      return login_completion(
+          [this](W w, P p, service::LoginDone done) { webauthn_.authenticate_async(w, p, std::move(done)); },
+          [this](W w, P p) { return webauthn_.authenticate(w, p); });
     }
     if (op == "register" && method == "POST") {
       return with_principal(ErrorStyle::kStandard, [&](W w, P p) { return webauthn_.register_credential(w, p); });

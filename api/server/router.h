@@ -14,6 +14,7 @@
 #include "api/service/oidc.h"
 #include "api/service/passwordless.h"
 #include "api/service/webauthn.h"
+#include "engine/batch/batch_verifier.h"
 
 namespace sigil::server {
 
@@ -21,6 +22,9 @@ struct RouterOptions {
   std::string issuer;
   // The demo relying party (/demo...) is served only when set (config demo_rp and a demo app).
   std::optional<DemoRpConfig> demo_rp;
+  // When set, the login completions (mobile and WebAuthn authenticate) leave the I/O thread: verification
+  // and token signing run on this arena, and the answer leaves from the store's writer after the commit.
+  batch::BatchVerifier* verifier = nullptr;
 };
 
 class Router {
@@ -47,6 +51,7 @@ class Router {
   std::unique_ptr<DemoRp> demo_;
   bool secure_cookies_;
   std::string cookie_name_;
+  batch::BatchVerifier* verifier_;
 };
 
 }  // namespace sigil::server

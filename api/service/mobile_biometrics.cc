@@ -124,8 +124,26 @@ Result<std::string> MobileBiometrics::start(const auth::Principal& caller, const
 }
 
 Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller, const Params& in) {
+  SIGIL_ASSIGN_OR_RETURN(auto prepared, prepare_authentication(caller, in));
+  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(prepared->login));
+  return token_response_json(tokens);
+}
+
+void MobileBiometrics::authenticate_async(const auth::Principal& caller, const Params& in, LoginDone done) {
+  auto prepared = prepare_authentication(caller, in);
+  if (!prepared) return done(std::unexpected(std::move(prepared).error()));
+  ctx_.tokens.login_async((*prepared)->login, [done = std::move(done)](Result<auth::TokenSet> tokens) {
+    if (!tokens) return done(std::unexpected(std::move(tokens).error()));
+    done(token_response_json(*tokens));
+  });
+}
+
+Result<std::unique_ptr<PreparedLogin>> MobileBiometrics::prepare_authentication(const auth::Principal& caller,
+                                                                                 const Params& in) {
   SIGIL_TRY(require_client(caller));
-  SIGIL_ASSIGN_OR_RETURN(store::App app, app_of(ctx_, caller));
+  auto out = std::make_unique<PreparedLogin>();
+  SIGIL_ASSIGN_OR_RETURN(out->app, app_of(ctx_, caller));
+  const store::App& app = out->app;
   SIGIL_ASSIGN_OR_RETURN(std::string user_id, in.require_string("user_id", 128));
   SIGIL_ASSIGN_OR_RETURN(std::string key_id, in.require_string("key_id", 256));
   SIGIL_ASSIGN_OR_RETURN(std::string challenge, in.require_string("challenge", 512));
@@ -194,7 +212,7 @@ Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller
   }
   if (!mobile::verify_device_signature(*public_key, challenge, signature)) return auth_failed();
 
-  auth::LoginRequest login;
+  auth::LoginRequest& login = out->login;
   login.app = &app;
   login.client_id = caller.client_id;
   login.user = std::move(*user);
@@ -205,8 +223,7 @@ Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller
   login.approval_data_json = started ? started->approval_data_json : std::string();
   login.claims_json = claims_json;
   login.mobile_key_id = key_id;
-  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(login));
-  return token_response_json(tokens);
+  return out;
 }
 
 Result<std::string> MobileBiometrics::register_key(const auth::Principal& caller, const Params& in) {

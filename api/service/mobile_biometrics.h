@@ -24,10 +24,15 @@ class MobileBiometrics {
   // Each returns the JSON body of a 200.
   [[nodiscard]] Result<std::string> start(const auth::Principal& caller, const Params& in);
   [[nodiscard]] Result<std::string> authenticate(const auth::Principal& caller, const Params& in);
+  // The same without blocking on the store's commit: `done` gets the body (or the error) once the login is
+  // durable. Everything up to the signature check runs on the calling thread.
+  void authenticate_async(const auth::Principal& caller, const Params& in, LoginDone done);
   [[nodiscard]] Result<std::string> register_key(const auth::Principal& caller, const Params& in);
   [[nodiscard]] Result<std::string> delete_key(const auth::Principal& caller, const Params& in);
 
  private:
+  [[nodiscard]] Result<std::unique_ptr<PreparedLogin>> prepare_authentication(const auth::Principal& caller,
+                                                                              const Params& in);
   ServiceContext& ctx_;
   // Client-made challenges already used per key (API.md 2.2, allow_client_challenges), 24 h.
   auth::EphemeralMap<bool> client_challenge_replay_;

@@ -507,8 +507,26 @@ Result<WebAuthn::AssertionOutcome> WebAuthn::verify_assertion_for(const store::A
 }
 
 Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const Params& in) {
+  SIGIL_ASSIGN_OR_RETURN(auto prepared, prepare_authentication(caller, in));
+  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(prepared->login));
+  return token_response_json(tokens);
+}
+
+void WebAuthn::authenticate_async(const auth::Principal& caller, const Params& in, LoginDone done) {
+  auto prepared = prepare_authentication(caller, in);
+  if (!prepared) return done(std::unexpected(std::move(prepared).error()));
+  ctx_.tokens.login_async((*prepared)->login, [done = std::move(done)](Result<auth::TokenSet> tokens) {
+    if (!tokens) return done(std::unexpected(std::move(tokens).error()));
+    done(token_response_json(*tokens));
+  });
+}
+
+Result<std::unique_ptr<PreparedLogin>> WebAuthn::prepare_authentication(const auth::Principal& caller,
+                                                                         const Params& in) {
   SIGIL_TRY(require_client(caller));
-  SIGIL_ASSIGN_OR_RETURN(store::App app, app_of(ctx_, caller));
+  auto out = std::make_unique<PreparedLogin>();
+  SIGIL_ASSIGN_OR_RETURN(out->app, app_of(ctx_, caller));
+  const store::App& app = out->app;
   SIGIL_ASSIGN_OR_RETURN(std::string encoded, in.require_string("webauthn_encoded_result", kMaxEncodedResult));
   SIGIL_ASSIGN_OR_RETURN(auto resource, in.get_string("resource", 2048));
   SIGIL_ASSIGN_OR_RETURN(auto claims, in.get_object("claims"));
@@ -543,7 +561,7 @@ Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const 
   auto& claim = outcome.claim;
   auto& verified = outcome;
 
-  auth::LoginRequest login;
+  auth::LoginRequest& login = out->login;
   login.app = &app;
   login.client_id = caller.client_id;
   login.user = std::move(user);
@@ -561,8 +579,7 @@ Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const 
   if (!stored.device_info_json.empty()) {
     login.extra_id_claims.emplace_back("device_keys", "[" + stored.device_info_json + "]");
   }
-  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(login));
-  return token_response_json(tokens);
+  return out;
 }
 
 Result<std::string> WebAuthn::finish_registration(const auth::Principal& caller, const store::App& app,

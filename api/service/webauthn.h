@@ -60,6 +60,8 @@ class WebAuthn {
   [[nodiscard]] Result<StartReply> authenticate_start(const Params& in);
   [[nodiscard]] Result<StartReply> register_start(const Params& in);
   [[nodiscard]] Result<std::string> authenticate(const auth::Principal& caller, const Params& in);
+  // The same without blocking on the store's commit (see MobileBiometrics::authenticate_async).
+  void authenticate_async(const auth::Principal& caller, const Params& in, LoginDone done);
   [[nodiscard]] Result<std::string> register_credential(const auth::Principal& caller, const Params& in);
   [[nodiscard]] Result<std::string> external_register(const auth::Principal& caller, const Params& in);
   [[nodiscard]] Result<std::string> hosted_hint(const auth::Principal& caller, const Params& in);
@@ -114,6 +116,8 @@ class WebAuthn {
   [[nodiscard]] std::optional<HostedRegistration> take_hosted_registration(std::string_view token);
 
  private:
+  [[nodiscard]] Result<std::unique_ptr<PreparedLogin>> prepare_authentication(const auth::Principal& caller,
+                                                                              const Params& in);
   struct AssertionOutcome {
     store::WebAuthnCredential credential;
     store::User user;
