@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // A write past a file-size limit must fail with EFBIG (answered 503 by the store), not kill the server.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   static sigil::SystemClock clock;
   auto server = sigil::server::SigilServer::start(*config, clock);

@@ -157,6 +157,9 @@ class Session : public std::enable_shared_from_this<Session> {
         id_(id),
         stream_(std::move(socket)),
         handler_deadline_(stream_.get_executor()),
+        // Bounded: Beast limits headers and bodies but not chunk extensions, which would otherwise grow the
+        // read buffer without end (found by tests/system/bad_input_test.py).
+        buffer_(server->options.header_limit + server->options.body_limit + 16 * 1024),
         remote_(std::move(remote)),
         idle_(std::chrono::seconds(std::max(1, server->options.idle_timeout_s))) {}
 
@@ -228,6 +231,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read_error(const beast::error_code& ec) {
     if (ec == bhttp::error::body_limit) return write_error(413, "Request body too large");
     if (ec == bhttp::error::header_limit) return write_error(431, "Request header fields too large");
+    if (ec == bhttp::error::buffer_overflow) return write_error(413, "Request too large");
     // Client went away, timed out (slow or idle), or the socket was closed: nobody to answer.
     if (ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category() ||
         ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {

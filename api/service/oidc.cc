@@ -197,8 +197,9 @@ Result<auth::TokenSet> Oidc::redeem_code(const store::Client& client, std::strin
     return true;
   });
   if (reused_meanwhile) {
+    // The code was presented again while this redemption was committing. This redemption was first, so it
+    // still answers (exactly one 200 per code), but what it produced is revoked at once, as for any reuse.
     SIGIL_TRY(ctx_.tokens.revoke_session(tokens.session_id));
-    return oauth_error("invalid_grant", "Code already used; the tokens it produced were revoked");
   }
   return tokens;
 }

@@ -199,8 +199,9 @@ Result<EncodedResult> decode_encoded_result(std::string_view encoded) {
 
 WebAuthn::WebAuthn(ServiceContext& ctx)
     : ctx_(ctx),
-      ceremonies_(ctx.clock, 1'000'000),
-      by_challenge_(ctx.clock, 1'000'000),
+      // Ceremonies are challenges too: bounded by the same configured capacity (503 beyond).
+      ceremonies_(ctx.clock, ctx.challenges.capacity()),
+      by_challenge_(ctx.clock, ctx.challenges.capacity()),
       hosted_(ctx.clock, 100'000),
       keys_(1'000'000) {}
 
