@@ -148,7 +148,7 @@ Result<std::vector<Bytes>> load_anchors(const store::App& app) {
 }  // namespace
 
 Result<ParsedCredential> parse_credential_json(std::string_view json) {
-  simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser;  // one per thread; nothing of a parse outlives this call
   simdjson::dom::element root;
   if (parser.parse(json.data(), json.size()).get(root)) return invalid_argument("credential is not valid JSON");
   simdjson::dom::object obj;
@@ -163,7 +163,7 @@ Result<EncodedResult> decode_encoded_result(std::string_view encoded) {
   auto decoded = crypto::base64_any_decode(encoded);
   if (!decoded) return invalid_argument("webauthn_encoded_result is not base64");
   if (decoded->size() > kMaxDecodedResult) return invalid_argument("webauthn_encoded_result is too large");
-  simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser;  // one per thread; the credential is copied out before return
   simdjson::dom::element root;
   if (parser.parse(reinterpret_cast<const char*>(decoded->data()), decoded->size()).get(root)) {
     return invalid_argument("webauthn_encoded_result is not JSON");

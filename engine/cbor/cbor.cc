@@ -4,6 +4,12 @@
 // length or count is checked against the remaining input and the Limits before anything is reserved, so a
 // short hostile header (e.g. 5a ffffffff) can never make us allocate. Recursion depth is bounded by
 // Limits::max_depth.
+//
+// Why not libcbor (Debian's libcbor-dev): its decoder accepts indefinite lengths, tags, floats, duplicate
+// and non-canonical map keys and non-shortest heads, and allocates a whole item tree before a caller could
+// look at it; a wrapper enforcing the WebAuthn/CTAP2 profile would have to re-walk every item and re-encode
+// keys to check their order, so it would be this reader plus libcbor. The subset is small (six major
+// types, three simple values), and the reader is fuzzed (fuzz/cbor_fuzz.cc).
 #include "engine/cbor/cbor.h"
 
 #include <algorithm>
