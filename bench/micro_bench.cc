@@ -273,6 +273,23 @@ void bm_assertion_verify(benchmark::State& state) {
   rotate(state, vs.size(), [&](size_t i) { return webauthn::verify_assertion(assertion_input(vs[i])).has_value(); });
 }
 
+// The signature part of verify_assertion alone: CoseKey::verify over authenticatorData || SHA-256(clientData),
+// prepared beforehand, with the assertion vectors' keys. verify_assertion minus this is the WebAuthn work.
+void bm_assertion_signature_only(benchmark::State& state) {
+  const auto& vs = assertion_vectors();
+  static const std::vector<Bytes> signed_data = [&] {
+    std::vector<Bytes> out;
+    for (const AssertionVector& v : vs) {
+      Bytes d = v.authenticator_data;
+      const crypto::Sha256Digest h = crypto::sha256(v.client_data_json);
+      d.insert(d.end(), h.begin(), h.end());
+      out.push_back(std::move(d));
+    }
+    return out;
+  }();
+  rotate(state, vs.size(), [&](size_t i) { return vs[i].key->verify(signed_data[i], vs[i].signature); });
+}
+
 using CredentialIndex = std::unordered_map<std::string, const AssertionVector*>;
 const CredentialIndex& credential_index() {
   static const CredentialIndex index = [] {
@@ -654,6 +671,7 @@ void register_all(const Options& opt) {
   reg("keyparse/ES256/engine:CoseKey::decode", bm_engine_cose_decode);
 
   reg("assertion/engine:verify_assertion", bm_assertion_verify, true);
+  reg("assertion/component:signature_only", bm_assertion_signature_only);
   reg("assertion/engine:challenge+lookup+verify_assertion", bm_assertion_with_challenge, true);
   reg("assertion/engine:from_toJSON", bm_assertion_from_json);
 

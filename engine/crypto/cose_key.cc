@@ -1,9 +1,14 @@
 // COSE_Key parsing and verification (see cose_key.h for the guarantees).
 //
 // Every key, from COSE or from an SPKI, ends in the same checks (curve/type fits the algorithm, point on the
-// curve, RSA size and exponent, Ed25519 not of small order), so verify() never re-checks the key. verify()
-// builds a fresh EVP_PKEY_CTX / EVP_MD_CTX per call (never a reused one: the OpenSSL 3.0 re-init pitfall in
-// CONVENTIONS.md) and hashes with EVP_MDs fetched once.
+// curve, RSA size and exponent, Ed25519 not of small order), so verify() never re-checks the key. ECDSA and
+// RSA verify on a context from the key's own pool of pre-initialised EVP_PKEY_CTX (internal/
+// verify_ctx_pool.h: a context never serves another key, so the OpenSSL 3.0 re-init pitfall in
+// CONVENTIONS.md cannot occur) over a digest computed with EVP_MDs fetched once.
+//
+// EC2 keys are imported by internal::ec_public_from_point (point decoded on the curve, quick public check:
+// sufficient for the cofactor-1 NIST curves) and their SPKI is the fixed named-curve prefix + the point, so
+// registration does not pay for OpenSSL's group construction, n*Q = O multiplication or encoder framework.
 //
 // Labels: kty(1), alg(3) and the key type's public parameters are read; COSE's other common labels (kid 2,
 // key_ops 4, base IV 5) and unknown labels are ignored and can never alter the key. Private-key parameters
@@ -27,7 +32,9 @@
 #include <string>
 
 #include "engine/cbor/cbor.h"
+#include "engine/crypto/internal/ec_import.h"
 #include "engine/crypto/internal/ecdsa_der.h"
+#include "engine/crypto/internal/verify_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
@@ -135,27 +142,37 @@ const EVP_MD* sha512_md() noexcept {
   return md;
 }
 
-const BIGNUM* curve_order(int nid) noexcept {
+// A curve's group order, big-endian without leading zeros (for the DER range check).
+struct Order {
+  uint8_t bytes[66] = {};
+  size_t size = 0;
+  ByteView view() const noexcept { return ByteView(bytes, size); }
+};
+
+Order curve_order(int nid) noexcept {
   EC_GROUP* group = EC_GROUP_new_by_curve_name(nid);
   SIGIL_CHECK(group != nullptr);
-  BIGNUM* order = BN_dup(EC_GROUP_get0_order(group));
+  const BIGNUM* order = EC_GROUP_get0_order(group);
+  Order out;
+  SIGIL_CHECK(order != nullptr && static_cast<size_t>(BN_num_bytes(order)) <= sizeof out.bytes);
+  out.size = static_cast<size_t>(BN_bn2bin(order, out.bytes));
   EC_GROUP_free(group);
-  SIGIL_CHECK(order != nullptr);
-  return order;
+  return out;
 }
 
 // What an ECDSA algorithm needs: curve, digest, order for the DER range check, DER size cap.
 struct EcParams {
   int64_t crv;
+  internal::EcCurve curve;
   const char* group;  // OpenSSL group name (as EVP_PKEY_get_group_name reports it)
   size_t coord_size;
   size_t max_der;     // 2 * (coord + 3) + 3 rounded up: 72 / 104 / 139
 };
 
 const EcParams* ec_params_for_alg(int64_t alg) noexcept {
-  static const EcParams kP256{kCrvP256, SN_X9_62_prime256v1, 32, 72};
-  static const EcParams kP384{kCrvP384, SN_secp384r1, 48, 104};
-  static const EcParams kP521{kCrvP521, SN_secp521r1, 66, 139};
+  static const EcParams kP256{kCrvP256, internal::EcCurve::kP256, SN_X9_62_prime256v1, 32, 72};
+  static const EcParams kP384{kCrvP384, internal::EcCurve::kP384, SN_secp384r1, 48, 104};
+  static const EcParams kP521{kCrvP521, internal::EcCurve::kP521, SN_secp521r1, 66, 139};
   switch (alg) {
     case cose_alg::kES256: return &kP256;
     case cose_alg::kES384: return &kP384;
@@ -164,15 +181,15 @@ const EcParams* ec_params_for_alg(int64_t alg) noexcept {
   }
 }
 
-const BIGNUM* order_for_alg(int64_t alg) noexcept {
-  static const BIGNUM* const p256 = curve_order(NID_X9_62_prime256v1);
-  static const BIGNUM* const p384 = curve_order(NID_secp384r1);
-  static const BIGNUM* const p521 = curve_order(NID_secp521r1);
+ByteView order_for_alg(int64_t alg) noexcept {
+  static const Order p256 = curve_order(NID_X9_62_prime256v1);
+  static const Order p384 = curve_order(NID_secp384r1);
+  static const Order p521 = curve_order(NID_secp521r1);
   switch (alg) {
-    case cose_alg::kES256: return p256;
-    case cose_alg::kES384: return p384;
-    case cose_alg::kES512: return p521;
-    default: return nullptr;
+    case cose_alg::kES256: return p256.view();
+    case cose_alg::kES384: return p384.view();
+    case cose_alg::kES512: return p521.view();
+    default: return {};
   }
 }
 
@@ -192,9 +209,21 @@ bool is_rsa_alg(int64_t alg) noexcept {
   return alg == cose_alg::kRS256 || alg == cose_alg::kPS256 || alg == cose_alg::kRS1;
 }
 
-bool public_check(EVP_PKEY* pkey) {
+// On the curve, not at infinity, coordinates in range; without the n*Q = O multiplication, which adds nothing
+// for the cofactor-1 NIST curves (see internal/ec_import.h).
+bool public_check_quick(EVP_PKEY* pkey) {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  return ctx != nullptr && EVP_PKEY_public_check(ctx.get()) == 1;
+  return ctx != nullptr && EVP_PKEY_public_check_quick(ctx.get()) == 1;
+}
+
+// The verify-context pool for an ECDSA or RSA key of `alg`; null for EdDSA (libsodium, or a fresh context).
+std::shared_ptr<internal::VerifyCtxPool> make_pool(EVP_PKEY* pkey, int64_t alg) {
+  const EVP_MD* md = md_for_alg(alg);
+  if (md == nullptr) return nullptr;
+  int padding = 0;
+  if (alg == cose_alg::kRS256 || alg == cose_alg::kRS1) padding = RSA_PKCS1_PADDING;
+  if (alg == cose_alg::kPS256) padding = RSA_PKCS1_PSS_PADDING;
+  return std::make_shared<internal::VerifyCtxPool>(pkey, internal::VerifyCtxPool::Params{md, padding});
 }
 
 Result<Bytes> encode_spki(EVP_PKEY* pkey) {
@@ -221,27 +250,15 @@ Result<ByteView> bytes_label(const cbor::Value& map, int64_t label, const char* 
   return ByteView(v->bytes());
 }
 
-Result<PkeyPtr> ec_from_point(const EcParams& ec, ByteView x, ByteView y) {
+// The uncompressed point 04 || x || y of the curve.
+Result<Bytes> ec_point(const EcParams& ec, ByteView x, ByteView y) {
   if (x.size() != ec.coord_size || y.size() != ec.coord_size) return encoding_error("EC coordinate length");
   Bytes point;
   point.reserve(1 + 2 * ec.coord_size);
   point.push_back(0x04);
   point.insert(point.end(), x.begin(), x.end());
   point.insert(point.end(), y.begin(), y.end());
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ec.group, 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
-    return encoding_error();
-  }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return encoding_error();
-  EVP_PKEY* raw = nullptr;
-  // fromdata decodes the point (fails off the curve or for coordinates >= p); check_ec_key re-checks.
-  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return encoding_error("EC point is not on the curve");
-  }
-  return PkeyPtr(raw);
+  return point;
 }
 
 // A big-endian unsigned integer in its minimal encoding (RFC 8230 section 4).
@@ -293,7 +310,7 @@ Result<Checked> check_key(EVP_PKEY* pkey, int64_t alg) {
         std::strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
       return type_error("EC key with explicit curve parameters");
     }
-    if (!public_check(pkey)) return encoding_error("EC point is not on the curve");
+    if (!public_check_quick(pkey)) return encoding_error("EC point is not on the curve");
     if (EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
                                        OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 1) {
       return encoding_error();
@@ -347,6 +364,7 @@ Result<CoseKey> CoseKey::parse(const cbor::Value& map) {
   SIGIL_ASSIGN_OR_RETURN(const int64_t alg, int_label(map, kLabelAlg, "alg"));
 
   PkeyPtr pkey;
+  Bytes ec_spki;  // set for EC2 keys, which internal::ec_public_from_point has checked already
   if (kty == kKtyEc2) {
     const EcParams* ec = ec_params_for_alg(alg);
     if (ec == nullptr) return type_error("COSE alg does not fit an EC2 key");
@@ -355,7 +373,12 @@ Result<CoseKey> CoseKey::parse(const cbor::Value& map) {
     if (map.find(kLabelD) != nullptr) return encoding_error("COSE key carries a private key");
     SIGIL_ASSIGN_OR_RETURN(const ByteView x, bytes_label(map, kLabelX, "x"));
     SIGIL_ASSIGN_OR_RETURN(const ByteView y, bytes_label(map, kLabelY, "y"));  // compressed (bool y) refused
-    SIGIL_ASSIGN_OR_RETURN(pkey, ec_from_point(*ec, x, y));
+    SIGIL_ASSIGN_OR_RETURN(const Bytes point, ec_point(*ec, x, y));
+    // Coordinates below p, on the curve, not at infinity (quick public check); the group is the named curve
+    // by construction, so check_key has nothing left to check.
+    pkey.reset(internal::ec_public_from_point(ec->curve, point));
+    if (!pkey) return encoding_error("EC point is not on the curve");
+    ec_spki = internal::ec_spki(ec->curve, point);
   } else if (kty == kKtyOkp) {
     if (alg != cose_alg::kEdDSA && alg != kAlgEd25519 && alg != kAlgEd448) {
       return type_error("COSE alg does not fit an OKP key");
@@ -387,13 +410,25 @@ Result<CoseKey> CoseKey::parse(const cbor::Value& map) {
     return type_error("Unsupported COSE key type");
   }
 
-  SIGIL_ASSIGN_OR_RETURN(Checked checked, check_key(pkey.get(), alg));
+  Checked checked;
+  if (!ec_spki.empty()) {
+    checked.spki = std::move(ec_spki);
+  } else {
+    SIGIL_ASSIGN_OR_RETURN(checked, check_key(pkey.get(), alg));
+  }
+  return make(pkey.release(), alg, std::move(checked.spki), std::move(checked.ed25519), map.encoded());
+}
+
+CoseKey CoseKey::make(void* evp_pkey, int64_t alg, Bytes spki, Bytes ed25519, Bytes cose) {
+  PkeyPtr pkey(static_cast<EVP_PKEY*>(evp_pkey));
   CoseKey key;
   key.alg_ = alg;
+  // EdDSA keys have no pool: Ed25519 verifies through libsodium, Ed448 with a fresh context.
+  if (ed25519.empty() && EVP_PKEY_get_base_id(pkey.get()) != EVP_PKEY_ED448) key.pool_ = make_pool(pkey.get(), alg);
   key.pkey_ = std::shared_ptr<void>(pkey.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
-  if (!checked.ed25519.empty()) key.ed25519_ = std::make_shared<const Bytes>(std::move(checked.ed25519));
-  key.cose_ = std::make_shared<const Bytes>(map.encoded());
-  key.spki_ = std::make_shared<const Bytes>(std::move(checked.spki));
+  if (!ed25519.empty()) key.ed25519_ = std::make_shared<const Bytes>(std::move(ed25519));
+  key.cose_ = std::make_shared<const Bytes>(std::move(cose));
+  key.spki_ = std::make_shared<const Bytes>(std::move(spki));
   return key;
 }
 
@@ -405,6 +440,17 @@ Result<CoseKey> CoseKey::decode(ByteView cose) {
 
 Result<CoseKey> CoseKey::from_spki(ByteView spki_der, int64_t alg) {
   if (spki_der.empty() || spki_der.size() > kMaxSpki) return encoding_error();
+  // The canonical named-curve form of the algorithm's curve (the fixed DER prefix, then the uncompressed
+  // point) is imported without OpenSSL's decoder; d2i_PUBKEY would accept exactly these bytes too.
+  if (const EcParams* ec = ec_params_for_alg(alg)) {
+    const ByteView prefix = internal::ec_spki_prefix(ec->curve);
+    if (spki_der.size() == prefix.size() + internal::ec_point_size(ec->curve) &&
+        std::equal(prefix.begin(), prefix.end(), spki_der.begin())) {
+      PkeyPtr pkey(internal::ec_public_from_point(ec->curve, spki_der.subspan(prefix.size())));
+      if (!pkey) return encoding_error("EC point is not on the curve");
+      return make(pkey.release(), alg, Bytes(spki_der.begin(), spki_der.end()), Bytes(), Bytes());
+    }
+  }
   const unsigned char* p = spki_der.data();
   PkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki_der.size())));
   if (!pkey || p != spki_der.data() + spki_der.size()) return encoding_error();
@@ -414,13 +460,7 @@ Result<CoseKey> CoseKey::from_spki(ByteView spki_der, int64_t alg) {
     return encoding_error();
   }
   SIGIL_ASSIGN_OR_RETURN(Checked checked, check_key(pkey.get(), alg));
-  CoseKey key;
-  key.alg_ = alg;
-  key.pkey_ = std::shared_ptr<void>(pkey.release(), [](void* q) { EVP_PKEY_free(static_cast<EVP_PKEY*>(q)); });
-  if (!checked.ed25519.empty()) key.ed25519_ = std::make_shared<const Bytes>(std::move(checked.ed25519));
-  key.cose_ = std::make_shared<const Bytes>();
-  key.spki_ = std::make_shared<const Bytes>(std::move(checked.spki));
-  return key;
+  return make(pkey.release(), alg, std::move(checked.spki), std::move(checked.ed25519), Bytes());
 }
 
 bool CoseKey::verify(ByteView message, ByteView signature) const noexcept {
@@ -444,35 +484,17 @@ bool CoseKey::verify(ByteView message, ByteView signature) const noexcept {
   }
 
   const EVP_MD* md = md_for_alg(alg_);
-  if (md == nullptr) return false;
-  if (ec_params_for_alg(alg_) != nullptr) {
-    if (!internal::ecdsa_der_is_strict(signature, order_for_alg(alg_), ec_params_for_alg(alg_)->max_der)) {
-      ERR_clear_error();
-      return false;
-    }
+  if (md == nullptr || !pool_) return false;
+  if (const EcParams* ec = ec_params_for_alg(alg_)) {
+    if (!internal::ecdsa_der_is_strict(signature, order_for_alg(alg_), ec->max_der)) return false;
   } else if (signature.size() != static_cast<size_t>(EVP_PKEY_get_size(pkey))) {
     return false;  // RSA: exactly the modulus length
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
-  if (EVP_Digest(msg, message.size(), digest, &digest_len, md, nullptr) != 1) {
-    ERR_clear_error();
-    return false;
-  }
-  // Fresh context per call: cheap next to the signature maths and immune to the context re-init pitfall.
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx.get()) == 1;
-  if (ok && (alg_ == cose_alg::kRS256 || alg_ == cose_alg::kRS1)) {
-    ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1;
-  } else if (ok && alg_ == cose_alg::kPS256) {
-    ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PSS_PADDING) == 1 &&
-         EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) == 1 &&
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), RSA_PSS_SALTLEN_DIGEST) == 1;
-  }
-  ok = ok && EVP_PKEY_CTX_set_signature_md(ctx.get(), md) == 1;
-  ok = ok && EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest, digest_len) == 1;
-  if (!ok) ERR_clear_error();
-  return ok;
+  if (!internal::digest(md, message, digest, &digest_len)) return false;
+  // A context of this key only, initialised once with the algorithm's digest, padding, PSS salt and MGF1.
+  return pool_->verify(digest, digest_len, signature);
 }
 
 }  // namespace sigil::crypto

@@ -21,6 +21,10 @@ class Value;
 
 namespace sigil::crypto {
 
+namespace internal {
+class VerifyCtxPool;
+}
+
 // COSE algorithm identifiers (IANA).
 namespace cose_alg {
 inline constexpr int64_t kES256 = -7;
@@ -55,8 +59,11 @@ class CoseKey {
 
  private:
   CoseKey() = default;
+  // Builds the handle from a checked key (takes ownership of the EVP_PKEY) and its parts.
+  static CoseKey make(void* evp_pkey, int64_t alg, Bytes spki, Bytes ed25519, Bytes cose);
   int64_t alg_ = 0;
   std::shared_ptr<void> pkey_;              // EVP_PKEY (all types)
+  std::shared_ptr<internal::VerifyCtxPool> pool_;  // pre-initialised verify contexts of this key (EC, RSA)
   std::shared_ptr<const Bytes> ed25519_;    // raw 32-byte key for libsodium, when Ed25519
   std::shared_ptr<const Bytes> cose_;
   std::shared_ptr<const Bytes> spki_;

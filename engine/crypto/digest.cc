@@ -15,6 +15,7 @@
 
 #include "engine/base/result.h"
 #include "engine/crypto/base64.h"
+#include "engine/crypto/internal/verify_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
@@ -70,8 +71,9 @@ void ensure_sodium() noexcept {
 Sha256Digest sha256(ByteView data) noexcept {
   Sha256Digest out{};
   unsigned int len = 0;
-  const int ok = EVP_Digest(data.data(), data.size(), out.data(), &len, sha256_md(), nullptr);
-  SIGIL_CHECK(ok == 1 && len == out.size());
+  // A per-thread digest context re-initialised per call (no key in it, so reuse is safe).
+  const bool ok = internal::digest(sha256_md(), data, out.data(), &len);
+  SIGIL_CHECK(ok && len == out.size());
   return out;
 }
 

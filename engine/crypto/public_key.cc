@@ -1,8 +1,15 @@
 // Public-key parsing, validation and signature verification (OpenSSL 3 EVP).
 //
-// Every parse ends in validate(): the key's type and parameters are checked once here, so verify() never
-// has to. Verification builds a fresh EVP_PKEY_CTX per call (never a reused EVP_MD_CTX: see the OpenSSL 3.0
-// re-init pitfall in CONVENTIONS.md) and hashes with an EVP_MD fetched once.
+// Every parse ends in from_owned_pkey() (or, for a P-256 point, internal::ec_public_from_point): the key's
+// type and parameters are checked once there, so verify() never has to. Verification takes a context from
+// the key's own pool of pre-initialised EVP_PKEY_CTX (internal/verify_ctx_pool.h: a context never serves
+// another key, so the OpenSSL 3.0 re-init pitfall in CONVENTIONS.md cannot occur) and hashes with an EVP_MD
+// fetched once.
+//
+// P-256 fast paths: an SPKI that is byte for byte the canonical named-curve uncompressed form (what the
+// store persists) and a raw point are imported without OpenSSL's decoder/encoder framework (which costs
+// tens of microseconds per key); every other SPKI (compressed points, explicit parameters, RSA ...) takes the
+// generic d2i_PUBKEY path. Both paths accept exactly the same keys.
 #include "engine/crypto/public_key.h"
 
 #include <openssl/bn.h>
@@ -10,7 +17,6 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -18,7 +24,9 @@
 #include <cstring>
 
 #include "engine/crypto/digest.h"
+#include "engine/crypto/internal/ec_import.h"
 #include "engine/crypto/internal/ecdsa_der.h"
+#include "engine/crypto/internal/verify_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
@@ -32,20 +40,12 @@ struct PkeyCtxFree {
 struct BnFree {
   void operator()(BIGNUM* p) const noexcept { BN_free(p); }
 };
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
-};
 struct OpenSslFree {
   void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
 using OpenSslBuf = std::unique_ptr<unsigned char, OpenSslFree>;
 
 constexpr const char* kKeyEncoding = "auth_invalid_key_encoding";
@@ -80,15 +80,6 @@ const EVP_MD* sha256_md() noexcept {
   return md;
 }
 
-const BIGNUM* p256_order() noexcept {
-  static BIGNUM* const n = [] {
-    BIGNUM* b = BN_bin2bn(kP256Order, sizeof kP256Order, nullptr);
-    SIGIL_CHECK(b != nullptr);
-    return b;
-  }();
-  return n;
-}
-
 Result<Bytes> encode_spki(EVP_PKEY* pkey) {
   unsigned char* raw = nullptr;
   const int len = i2d_PUBKEY(pkey, &raw);
@@ -114,14 +105,21 @@ bool rsa_modulus_is_odd(const EVP_PKEY* pkey) {
   return BN_is_odd(n.get());
 }
 
-bool public_check(EVP_PKEY* pkey) {
+// On the curve, not at infinity, coordinates in range; without the n*Q = O multiplication, which adds nothing
+// for P-256 (cofactor 1; see internal/ec_import.h).
+bool public_check_quick(EVP_PKEY* pkey) {
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  return ctx != nullptr && EVP_PKEY_public_check(ctx.get()) == 1;
+  return ctx != nullptr && EVP_PKEY_public_check_quick(ctx.get()) == 1;
 }
 
 // Strict ECDSA DER (internal/ecdsa_der.h): exact DER re-encoding, r and s in [1, n-1].
 bool ecdsa_der_is_strict(ByteView sig) {
-  return internal::ecdsa_der_is_strict(sig, p256_order(), 80);  // a P-256 DER signature is at most 72 bytes
+  return internal::ecdsa_der_is_strict(sig, ByteView(kP256Order), 80);  // a P-256 DER signature is <= 72 bytes
+}
+
+std::shared_ptr<internal::VerifyCtxPool> make_pool(EVP_PKEY* pkey, KeyType type) {
+  return std::make_shared<internal::VerifyCtxPool>(
+      pkey, internal::VerifyCtxPool::Params{sha256_md(), type == KeyType::kRsa ? RSA_PKCS1_PADDING : 0});
 }
 
 }  // namespace
@@ -131,8 +129,9 @@ Result<PublicKey> PublicKey::from_owned_pkey(void* evp_pkey) {
   PkeyPtr pkey(static_cast<EVP_PKEY*>(evp_pkey));
   if (!pkey) return encoding_error();
   const auto make = [](PkeyPtr k, KeyType type, int bits, Bytes spki) {
+    auto pool = make_pool(k.get(), type);
     std::shared_ptr<void> shared(k.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
-    return PublicKey(std::move(shared), type, bits, std::make_shared<const Bytes>(std::move(spki)));
+    return PublicKey(std::move(shared), std::move(pool), type, bits, std::make_shared<const Bytes>(std::move(spki)));
   };
   const int base_id = EVP_PKEY_get_base_id(pkey.get());
   if (base_id == EVP_PKEY_EC) {
@@ -149,7 +148,7 @@ Result<PublicKey> PublicKey::from_owned_pkey(void* evp_pkey) {
         std::strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
       return type_error("EC key with explicit curve parameters");
     }
-    if (!public_check(pkey.get())) return encoding_error();  // not on the curve / point at infinity
+    if (!public_check_quick(pkey.get())) return encoding_error();  // not on the curve / point at infinity
     // The canonical form stores the uncompressed point, whatever the input used.
     if (EVP_PKEY_set_utf8_string_param(pkey.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
                                        OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED) != 1) {
@@ -173,8 +172,26 @@ Result<PublicKey> PublicKey::from_owned_pkey(void* evp_pkey) {
   return type_error("Unsupported public key type");
 }
 
+// A P-256 key from a checked EVP_PKEY made by internal::ec_public_from_point and its canonical SPKI.
+Result<PublicKey> PublicKey::from_checked_p256(void* evp_pkey, Bytes spki) {
+  PkeyPtr pkey(static_cast<EVP_PKEY*>(evp_pkey));
+  if (!pkey) return encoding_error();
+  auto pool = make_pool(pkey.get(), KeyType::kEcP256);
+  std::shared_ptr<void> shared(pkey.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
+  return PublicKey(std::move(shared), std::move(pool), KeyType::kEcP256, 256,
+                   std::make_shared<const Bytes>(std::move(spki)));
+}
+
 Result<PublicKey> PublicKey::from_spki_der(ByteView der) {
   if (der.empty() || der.size() > kMaxInput) return encoding_error();
+  // The canonical P-256 form: the fixed DER prefix, then the uncompressed point. Exactly what d2i_PUBKEY
+  // would accept and re-encode identically for such bytes; anything else takes the generic path below.
+  const ByteView prefix = internal::ec_spki_prefix(internal::EcCurve::kP256);
+  if (der.size() == prefix.size() + kP256PointSize && std::equal(prefix.begin(), prefix.end(), der.begin())) {
+    EVP_PKEY* raw = internal::ec_public_from_point(internal::EcCurve::kP256, der.subspan(prefix.size()));
+    if (raw == nullptr) return encoding_error();
+    return from_checked_p256(raw, Bytes(der.begin(), der.end()));
+  }
   const unsigned char* p = der.data();
   PkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
   if (!pkey || p != der.data() + der.size()) return encoding_error();
@@ -203,19 +220,10 @@ Result<PublicKey> PublicKey::from_pkcs1_rsa_der(ByteView der) {
 
 Result<PublicKey> PublicKey::from_x962_p256(ByteView point) {
   if (point.size() != kP256PointSize || point[0] != 0x04) return encoding_error();
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld ||
-      OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, SN_X9_62_prime256v1, 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
-    return encoding_error();
-  }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return encoding_error();
-  EVP_PKEY* raw = nullptr;
-  // fromdata decodes the point with EC_POINT_oct2point, which fails off the curve; validate() re-checks.
-  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) return encoding_error();
-  return from_owned_pkey(raw);
+  // Decodes the point (coordinates below p, on the curve) and runs the quick public check.
+  EVP_PKEY* raw = internal::ec_public_from_point(internal::EcCurve::kP256, point);
+  if (raw == nullptr) return encoding_error();
+  return from_checked_p256(raw, internal::ec_spki(internal::EcCurve::kP256, point));
 }
 
 Result<PublicKey> PublicKey::parse_any(ByteView der_or_point) {
@@ -233,24 +241,14 @@ bool PublicKey::verify(ByteView message, ByteView sig) const noexcept {
 }
 
 bool PublicKey::verify_digest(ByteView sha256_digest, ByteView sig) const noexcept {
-  if (sha256_digest.size() != kSha256Size || !pkey_) return false;
-  auto* pkey = static_cast<EVP_PKEY*>(pkey_.get());
+  if (sha256_digest.size() != kSha256Size || !pkey_ || !pool_) return false;
   if (type_ == KeyType::kEcP256) {
-    if (!ecdsa_der_is_strict(sig)) {
-      ERR_clear_error();
-      return false;
-    }
+    if (!ecdsa_der_is_strict(sig)) return false;
   } else {
-    if (sig.size() != static_cast<size_t>(EVP_PKEY_get_size(pkey))) return false;
+    if (sig.size() != static_cast<size_t>(EVP_PKEY_get_size(static_cast<EVP_PKEY*>(pkey_.get())))) return false;
   }
-  // Fresh context per call: cheap next to the signature maths and immune to the EVP_MD_CTX re-init pitfall.
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx.get()) == 1;
-  if (ok && type_ == KeyType::kRsa) ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1;
-  ok = ok && EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256_md()) == 1;
-  ok = ok && EVP_PKEY_verify(ctx.get(), sig.data(), sig.size(), sha256_digest.data(), sha256_digest.size()) == 1;
-  if (!ok) ERR_clear_error();
-  return ok;
+  // A context of this key only, initialised once (RSA: PKCS#1 v1.5; both: SHA-256).
+  return pool_->verify(sha256_digest.data(), sha256_digest.size(), sig);
 }
 
 }  // namespace sigil::crypto

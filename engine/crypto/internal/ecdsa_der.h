@@ -1,46 +1,69 @@
 // Strict ECDSA DER signature check shared by PublicKey (ES256) and CoseKey (ES256/384/512).
 //
+// A byte-level parser without allocation: it accepts exactly the inputs that d2i_ECDSA_SIG consumes whole
+// and i2d_ECDSA_SIG re-encodes byte for byte (SEQUENCE { INTEGER r, INTEGER s } in DER: definite minimal
+// lengths, minimal integers, nothing after s, nothing after the SEQUENCE), with r and s in [1, order-1].
+// fuzz_der_signature checks that equivalence differentially against OpenSSL on its corpus.
+//
 // Internal to engine/crypto: header-only so the component's source glob needs no change.
 #pragma once
 
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
-
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
-#include <memory>
 
 #include "engine/crypto/bytes.h"
 
 namespace sigil::crypto::internal {
+namespace der_detail {
 
-// Strict ECDSA DER: the input must be exactly the DER re-encoding of what was parsed (no BER lengths,
-// no padding zeros, no trailing bytes), at most `max_size` bytes, and r, s in [1, order-1].
-// Leaves OpenSSL's error queue to the caller.
-[[nodiscard]] inline bool ecdsa_der_is_strict(ByteView sig, const BIGNUM* order, size_t max_size) noexcept {
-  struct SigFree {
-    void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-  };
-  struct BufFree {
-    void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
-  };
-  if (sig.empty() || sig.size() > max_size) return false;
-  const unsigned char* p = sig.data();
-  std::unique_ptr<ECDSA_SIG, SigFree> parsed(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size())));
-  if (!parsed) return false;
-  if (p != sig.data() + sig.size()) return false;
-  unsigned char* raw = nullptr;
-  const int len = i2d_ECDSA_SIG(parsed.get(), &raw);
-  if (len <= 0) return false;
-  std::unique_ptr<unsigned char, BufFree> reencoded(raw);
-  if (static_cast<size_t>(len) != sig.size() || std::memcmp(raw, sig.data(), sig.size()) != 0) return false;
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(parsed.get(), &r, &s);
-  for (const BIGNUM* v : {r, s}) {
-    if (BN_is_negative(v) || BN_is_zero(v) || BN_cmp(v, order) >= 0) return false;
+// A DER length at in[pos]: the short form below 128, else 0x81 followed by a byte >= 128 (an ECDSA
+// signature of the supported curves is under 256 bytes, so longer forms are never minimal here).
+inline bool read_length(ByteView in, size_t& pos, size_t& len) noexcept {
+  if (pos >= in.size()) return false;
+  const uint8_t first = in[pos++];
+  if (first < 0x80) {
+    len = first;
+    return true;
   }
+  if (first != 0x81 || pos >= in.size()) return false;
+  const uint8_t second = in[pos++];
+  if (second < 0x80) return false;  // had to use the short form
+  len = second;
   return true;
+}
+
+// A minimal DER INTEGER at in[pos] whose value lies in [1, order-1]. `order` is big-endian without
+// leading zeros.
+inline bool read_scalar(ByteView in, size_t& pos, ByteView order) noexcept {
+  if (pos >= in.size() || in[pos++] != 0x02) return false;
+  size_t len = 0;
+  if (!read_length(in, pos, len) || len == 0 || len > in.size() - pos) return false;
+  ByteView v = in.subspan(pos, len);
+  pos += len;
+  if ((v[0] & 0x80) != 0) return false;  // negative
+  if (v[0] == 0) {
+    if (v.size() == 1) return false;            // zero
+    if ((v[1] & 0x80) == 0) return false;       // non-minimal leading zero
+    v = v.subspan(1);
+  }
+  // v is the magnitude with a non-zero first byte: compare with the order as numbers.
+  if (v.size() != order.size()) return v.size() < order.size();
+  return std::memcmp(v.data(), order.data(), v.size()) < 0;
+}
+
+}  // namespace der_detail
+
+// Strict ECDSA DER of at most `max_size` bytes with r, s in [1, order-1]; `order` big-endian, no leading
+// zeros. Signatures are public: the check need not be constant-time.
+[[nodiscard]] inline bool ecdsa_der_is_strict(ByteView sig, ByteView order, size_t max_size) noexcept {
+  if (sig.empty() || sig.size() > max_size || order.empty()) return false;
+  size_t pos = 0;
+  if (sig[pos++] != 0x30) return false;
+  size_t len = 0;
+  if (!der_detail::read_length(sig, pos, len) || len != sig.size() - pos) return false;
+  if (!der_detail::read_scalar(sig, pos, order) || !der_detail::read_scalar(sig, pos, order)) return false;
+  return pos == sig.size();
 }
 
 }  // namespace sigil::crypto::internal

@@ -1,6 +1,8 @@
 #include "engine/challenge/challenge_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -123,6 +125,57 @@ TEST(ChallengeStore, ValueDifferingInLastByteDoesNotMatch) {
   near[31] ^= 1;
   EXPECT_FALSE(store.consume(ByteView(near)).has_value());
   EXPECT_TRUE(store.consume(ByteView(*c)).has_value());
+}
+
+// Values that share the bucket hash (bytes 0-7) and the shard (byte 8) reach the map's equality; a change
+// in any single bit of any byte must still not match.
+TEST(ChallengeStore, ValueDifferingInAnyBitDoesNotMatch) {
+  ManualClock clock;
+  ChallengeStore store(clock, {});
+  const Challenge c = derived(42);
+  ASSERT_TRUE(store.insert(c, "ctx", kTtlMs).has_value());
+  for (size_t i = 0; i < c.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      Challenge near = c;
+      near[i] ^= static_cast<uint8_t>(1u << bit);
+      EXPECT_FALSE(store.consume(ByteView(near)).has_value()) << "byte " << i << " bit " << bit;
+    }
+  }
+  EXPECT_TRUE(store.consume(ByteView(c)).has_value());
+}
+
+// Issued challenges come from a per-thread block of CSPRNG output; a forked child must not serve the
+// parent's remaining block (both would issue the same challenge).
+TEST(ChallengeStore, ForkedChildDoesNotRepeatTheParentsChallenges) {
+  ManualClock clock;
+  ChallengeStore store(clock, {});
+  ASSERT_TRUE(store.issue("warm", kTtlMs).has_value());  // this thread now holds a partly used block
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    auto c = store.issue("child", kTtlMs);
+    const bool ok = c.has_value() && write(fds[1], c->data(), c->size()) == static_cast<ssize_t>(c->size());
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  Challenge from_child{};
+  size_t got = 0;
+  while (got < from_child.size()) {
+    const ssize_t n = read(fds[0], from_child.data() + got, from_child.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, from_child.size());
+  auto mine = store.issue("parent", kTtlMs);
+  ASSERT_TRUE(mine.has_value());
+  EXPECT_NE(*mine, from_child);
 }
 
 TEST(ChallengeStore, InsertedValueConsumesOnce) {

@@ -6,19 +6,25 @@
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <simdjson.h>
 
+#include <atomic>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "engine/cbor/cbor.h"
 #include "engine/crypto/digest.h"
+#include "engine/crypto/internal/ecdsa_der.h"
 
 namespace sigil::crypto {
 namespace {
@@ -552,6 +558,183 @@ TEST(CoseKey, CopiesShareTheImmutableKey) {
   const Bytes msg = hex("01");
   EXPECT_TRUE(copy.verify(msg, sign(a.get(), nullptr, msg)));
   EXPECT_EQ(copy.cose_bytes(), key->cose_bytes());
+}
+
+// Coordinates that are not below the field prime are refused (EC_POINT_oct2point), for every curve and
+// through both COSE and SPKI; and an off-curve point in a canonical SPKI (the import fast path) too.
+TEST(CoseKey, Ec2RefusesCoordinatesOutOfRangeAndOffCurveSpki) {
+  for (const auto& c : kEcCases) {
+    Pkey k = gen_ec(c.curve);
+    const Bytes pt = ec_point(k.get());
+    const ByteView x = ByteView(pt).subspan(1, c.coord);
+    const ByteView y = ByteView(pt).subspan(1 + c.coord);
+    const Bytes ones(c.coord, 0xFF);
+    EXPECT_FALSE(CoseKey::decode(ec2_key(c.alg, c.crv, ones, y)).has_value()) << c.curve;
+    EXPECT_FALSE(CoseKey::decode(ec2_key(c.alg, c.crv, x, ones)).has_value()) << c.curve;
+    Bytes der = spki(k.get());
+    ASSERT_TRUE(CoseKey::from_spki(der, c.alg).has_value()) << c.curve;
+    der.back() ^= 0x01;
+    EXPECT_FALSE(CoseKey::from_spki(der, c.alg).has_value()) << c.curve;
+  }
+}
+
+std::string hex_of(ByteView b) {
+  static const char* const kDigits = "0123456789abcdef";
+  std::string out;
+  for (const uint8_t v : b) {
+    out.push_back(kDigits[v >> 4]);
+    out.push_back(kDigits[v & 15]);
+  }
+  return out;
+}
+
+// Reference for the strict DER check: d2i_ECDSA_SIG consumes everything, i2d_ECDSA_SIG re-encodes it
+// identically, and r, s are in [1, n-1].
+bool openssl_strict_der(ByteView sig, const BIGNUM* order) {
+  const unsigned char* p = sig.data();
+  ECDSA_SIG* parsed = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
+  if (parsed == nullptr) return false;
+  bool ok = p == sig.data() + sig.size();
+  unsigned char* der = nullptr;
+  const int len = ok ? i2d_ECDSA_SIG(parsed, &der) : 0;
+  ok = ok && len > 0 && static_cast<size_t>(len) == sig.size() && std::memcmp(der, sig.data(), sig.size()) == 0;
+  OPENSSL_free(der);
+  if (ok) {
+    const BIGNUM* r = nullptr;
+    const BIGNUM* s = nullptr;
+    ECDSA_SIG_get0(parsed, &r, &s);
+    for (const BIGNUM* v : {r, s}) ok = ok && !BN_is_negative(v) && !BN_is_zero(v) && BN_cmp(v, order) < 0;
+  }
+  ECDSA_SIG_free(parsed);
+  return ok;
+}
+
+// The byte-level strict DER parser agrees with OpenSSL on every one-byte change, truncation and extension of
+// real signatures of each curve (P-521 signatures use the 0x81 long length form), and on hand-made edge cases.
+TEST(EcdsaDer, StrictParserAgreesWithOpenSslOnMutations) {
+  const struct {
+    const char* curve;
+    int nid;
+    const char* md;
+  } curves[] = {{"P-256", NID_X9_62_prime256v1, "SHA256"},
+                {"P-384", NID_secp384r1, "SHA384"},
+                {"P-521", NID_secp521r1, "SHA512"}};
+  const Bytes msg = hex("0badc0de");
+  int checked = 0;
+  for (const auto& c : curves) {
+    EC_GROUP* group = EC_GROUP_new_by_curve_name(c.nid);
+    ASSERT_NE(group, nullptr);
+    const BIGNUM* order = EC_GROUP_get0_order(group);
+    Bytes order_bytes(static_cast<size_t>(BN_num_bytes(order)));
+    BN_bn2bin(order, order_bytes.data());
+    Pkey k = gen_ec(c.curve);
+    std::vector<Bytes> inputs;
+    for (int i = 0; i < 4; ++i) inputs.push_back(sign(k.get(), c.md, msg));
+    // r = n - 1 and s = 1, r = n, s = n: edge values of the range check; negative, zero and padded values.
+    inputs.push_back(hex("3006020101020101"));
+    inputs.push_back(hex("30060201ff020101"));
+    inputs.push_back(hex("3006020100020101"));
+    inputs.push_back(hex("300702020001020101"));
+    inputs.push_back(hex("30070202ff80020101"));
+    inputs.push_back(hex("3007020200800201ff"));
+    {
+      BIGNUM* n_minus_1 = BN_dup(order);
+      BN_sub_word(n_minus_1, 1);
+      BIGNUM* one = BN_new();
+      BN_one(one);
+      for (const auto& [r, s] : std::vector<std::pair<const BIGNUM*, const BIGNUM*>>{
+               {n_minus_1, one}, {order, one}, {one, order}, {n_minus_1, n_minus_1}}) {
+        ECDSA_SIG* sig = ECDSA_SIG_new();
+        ECDSA_SIG_set0(sig, BN_dup(r), BN_dup(s));
+        unsigned char* der = nullptr;
+        const int len = i2d_ECDSA_SIG(sig, &der);
+        EXPECT_GT(len, 0);
+        if (len > 0) inputs.emplace_back(der, der + len);
+        OPENSSL_free(der);
+        ECDSA_SIG_free(sig);
+      }
+      BN_free(n_minus_1);
+      BN_free(one);
+    }
+    const size_t base = inputs.size();
+    for (size_t b = 0; b < base; ++b) {
+      const Bytes sig = inputs[b];
+      for (size_t i = 0; i < sig.size(); ++i) {
+        for (const int v : {0x00, 0x01, 0x02, 0x30, 0x7F, 0x80, 0x81, 0x82, 0xFF, sig[i] ^ 0x01, sig[i] ^ 0x80}) {
+          Bytes m = sig;
+          m[i] = static_cast<uint8_t>(v);
+          inputs.push_back(std::move(m));
+        }
+        inputs.emplace_back(sig.begin(), sig.begin() + static_cast<ptrdiff_t>(i));  // truncations
+      }
+      Bytes longer = sig;
+      longer.push_back(0);
+      inputs.push_back(longer);
+    }
+    for (const Bytes& in : inputs) {
+      const bool expected = openssl_strict_der(in, order);
+      ERR_clear_error();
+      EXPECT_EQ(internal::ecdsa_der_is_strict(in, order_bytes, 200), expected) << c.curve << " " << hex_of(in);
+      ++checked;
+    }
+    EC_GROUP_free(group);
+  }
+  EXPECT_GT(checked, 3000);
+}
+
+// Each key keeps its own pool of verify contexts: many threads (more than a pool keeps) interleave keys of
+// every pooled algorithm, and a signature never verifies under a neighbour key, nor fails under its own.
+TEST(CoseKey, PooledContextsNeverCrossKeysAcrossThreads) {
+  struct Case {
+    CoseKey key;
+    Bytes sig;
+  };
+  const Bytes msg = hex("5a5a5a");
+  std::vector<Case> cases;
+  const auto add = [&](Pkey k, int64_t alg, const char* md, int padding = 0, int salt = RSA_PSS_SALTLEN_DIGEST) {
+    auto key = CoseKey::from_spki(spki(k.get()), alg);
+    ASSERT_TRUE(key.has_value()) << alg;
+    cases.push_back({*key, sign(k.get(), md, msg, padding, salt)});
+  };
+  for (int i = 0; i < 3; ++i) add(gen_ec("P-256"), cose_alg::kES256, "SHA256");
+  add(gen_ec("P-384"), cose_alg::kES384, "SHA384");
+  Pkey rsa_a = gen_rsa(2048);
+  Pkey rsa_b = gen_rsa(2048);
+  add(Pkey(EVP_PKEY_dup(rsa_a.get())), cose_alg::kRS256, "SHA256", RSA_PKCS1_PADDING);
+  add(Pkey(EVP_PKEY_dup(rsa_b.get())), cose_alg::kRS256, "SHA256", RSA_PKCS1_PADDING);
+  add(Pkey(EVP_PKEY_dup(rsa_a.get())), cose_alg::kPS256, "SHA256", RSA_PKCS1_PSS_PADDING, 32);
+  constexpr int kThreads = 12;
+  constexpr int kIterations = 60;
+  std::atomic<int> wrong_accepts{0};
+  std::atomic<int> wrong_rejects{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (int i = 0; i < kIterations; ++i) {
+        const size_t own = static_cast<size_t>(i + t) % cases.size();
+        const size_t other = (own + 1 + static_cast<size_t>(t) % (cases.size() - 1)) % cases.size();
+        if (!cases[own].key.verify(msg, cases[own].sig)) ++wrong_rejects;
+        if (cases[other].key.verify(msg, cases[own].sig)) ++wrong_accepts;
+        // A copy shares the key's pool and behaves the same.
+        const CoseKey copy = cases[own].key;
+        if (!copy.verify(msg, cases[own].sig)) ++wrong_rejects;
+      }
+    });
+  }
+  go.store(true, std::memory_order_release);
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong_accepts.load(), 0);
+  EXPECT_EQ(wrong_rejects.load(), 0);
+  // On one thread, after all that: A, then B, then A's signature under B, and the reverse.
+  EXPECT_TRUE(cases[0].key.verify(msg, cases[0].sig));
+  EXPECT_FALSE(cases[1].key.verify(msg, cases[0].sig));
+  EXPECT_TRUE(cases[1].key.verify(msg, cases[1].sig));
+  EXPECT_FALSE(cases[0].key.verify(msg, cases[1].sig));
+  // The RS256 and PS256 keys share a modulus; their pools are set up for different paddings.
+  EXPECT_FALSE(cases[4].key.verify(msg, cases[6].sig));
+  EXPECT_FALSE(cases[6].key.verify(msg, cases[4].sig));
 }
 
 }  // namespace
