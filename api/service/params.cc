@@ -39,6 +39,7 @@ bool has_duplicate_keys(simdjson::dom::element e) {
 // Parses `text` as one JSON object. The DOM parser validates the whole input (UTF-8, structure, depth,
 // trailing content) before anything is read; bodies are capped at 64 KiB, so the tree stays small.
 Result<std::vector<std::pair<std::string, Param>>> parse_object(std::string_view text) {
+  if (text.empty()) return bad_json("empty");  // an empty view may carry a null pointer: never pass it on
   // One parser per thread (CONVENTIONS.md): its buffers are reused across requests. Nothing of a parse
   // outlives this function (fields are copied out), so the next parse may overwrite it.
   thread_local simdjson::dom::parser parser;

@@ -148,6 +148,8 @@ Result<std::vector<Bytes>> load_anchors(const store::App& app) {
 }  // namespace
 
 Result<ParsedCredential> parse_credential_json(std::string_view json) {
+  // simdjson copies the input with memcpy, which must not see a null pointer (an empty view may carry one).
+  if (json.empty()) return invalid_argument("credential is not valid JSON");
   thread_local simdjson::dom::parser parser;  // one per thread; nothing of a parse outlives this call
   simdjson::dom::element root;
   if (parser.parse(json.data(), json.size()).get(root)) return invalid_argument("credential is not valid JSON");
