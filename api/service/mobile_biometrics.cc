@@ -123,19 +123,27 @@ Result<std::string> MobileBiometrics::start(const auth::Principal& caller, const
   return std::move(w).str();
 }
 
+Result<std::string> complete_login(auth::TokenService& tokens, Result<std::unique_ptr<PreparedLogin>> prepared) {
+  if (!prepared) return std::unexpected(std::move(prepared).error());
+  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet issued, tokens.login((*prepared)->login));
+  return token_response_json(issued);
+}
+
+void complete_login_async(auth::TokenService& tokens, Result<std::unique_ptr<PreparedLogin>> prepared,
+                          LoginDone done) {
+  if (!prepared) return done(std::unexpected(std::move(prepared).error()));
+  tokens.login_async((*prepared)->login, [done = std::move(done)](Result<auth::TokenSet> issued) {
+    if (!issued) return done(std::unexpected(std::move(issued).error()));
+    done(token_response_json(*issued));
+  });
+}
+
 Result<std::string> MobileBiometrics::authenticate(const auth::Principal& caller, const Params& in) {
-  SIGIL_ASSIGN_OR_RETURN(auto prepared, prepare_authentication(caller, in));
-  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(prepared->login));
-  return token_response_json(tokens);
+  return complete_login(ctx_.tokens, prepare_authentication(caller, in));
 }
 
 void MobileBiometrics::authenticate_async(const auth::Principal& caller, const Params& in, LoginDone done) {
-  auto prepared = prepare_authentication(caller, in);
-  if (!prepared) return done(std::unexpected(std::move(prepared).error()));
-  ctx_.tokens.login_async((*prepared)->login, [done = std::move(done)](Result<auth::TokenSet> tokens) {
-    if (!tokens) return done(std::unexpected(std::move(tokens).error()));
-    done(token_response_json(*tokens));
-  });
+  complete_login_async(ctx_.tokens, prepare_authentication(caller, in), std::move(done));
 }
 
 Result<std::unique_ptr<PreparedLogin>> MobileBiometrics::prepare_authentication(const auth::Principal& caller,

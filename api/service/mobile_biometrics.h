@@ -44,4 +44,11 @@ class MobileBiometrics {
 // Writes the backend token response (API.md 0.5).
 [[nodiscard]] std::string token_response_json(const auth::TokenSet& t);
 
+// Finishes a prepared login (mobile or WebAuthn authenticate): commits it, then answers the backend token
+// response. The async form does not block on the commit; `done` runs once the login is durable.
+[[nodiscard]] Result<std::string> complete_login(auth::TokenService& tokens,
+                                                 Result<std::unique_ptr<PreparedLogin>> prepared);
+void complete_login_async(auth::TokenService& tokens, Result<std::unique_ptr<PreparedLogin>> prepared,
+                          LoginDone done);
+
 }  // namespace sigil::service

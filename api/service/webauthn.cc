@@ -510,18 +510,11 @@ Result<WebAuthn::AssertionOutcome> WebAuthn::verify_assertion_for(const store::A
 }
 
 Result<std::string> WebAuthn::authenticate(const auth::Principal& caller, const Params& in) {
-  SIGIL_ASSIGN_OR_RETURN(auto prepared, prepare_authentication(caller, in));
-  SIGIL_ASSIGN_OR_RETURN(auth::TokenSet tokens, ctx_.tokens.login(prepared->login));
-  return token_response_json(tokens);
+  return complete_login(ctx_.tokens, prepare_authentication(caller, in));
 }
 
 void WebAuthn::authenticate_async(const auth::Principal& caller, const Params& in, LoginDone done) {
-  auto prepared = prepare_authentication(caller, in);
-  if (!prepared) return done(std::unexpected(std::move(prepared).error()));
-  ctx_.tokens.login_async((*prepared)->login, [done = std::move(done)](Result<auth::TokenSet> tokens) {
-    if (!tokens) return done(std::unexpected(std::move(tokens).error()));
-    done(token_response_json(*tokens));
-  });
+  complete_login_async(ctx_.tokens, prepare_authentication(caller, in), std::move(done));
 }
 
 Result<std::unique_ptr<PreparedLogin>> WebAuthn::prepare_authentication(const auth::Principal& caller,
