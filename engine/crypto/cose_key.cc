@@ -3,7 +3,7 @@
 // Every key, from COSE or from an SPKI, ends in the same checks (curve/type fits the algorithm, point on the
 // curve, RSA size and exponent, Ed25519 not of small order), so verify() never re-checks the key. ECDSA and
 // RSA verify on a context from the key's own pool of pre-initialised EVP_PKEY_CTX (internal/
-// verify_ctx_pool.h: a context never serves another key, so the OpenSSL 3.0 re-init pitfall in
+// pkey_ctx_pool.h: a context never serves another key, so the OpenSSL 3.0 re-init pitfall in
 // CONVENTIONS.md cannot occur) over a digest computed with EVP_MDs fetched once.
 //
 // EC2 keys are imported by internal::ec_public_from_point (point decoded on the curve, quick public check:
@@ -34,7 +34,7 @@
 #include "engine/cbor/cbor.h"
 #include "engine/crypto/internal/ec_import.h"
 #include "engine/crypto/internal/ecdsa_der.h"
-#include "engine/crypto/internal/verify_ctx_pool.h"
+#include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
@@ -217,13 +217,13 @@ bool public_check_quick(EVP_PKEY* pkey) {
 }
 
 // The verify-context pool for an ECDSA or RSA key of `alg`; null for EdDSA (libsodium, or a fresh context).
-std::shared_ptr<internal::VerifyCtxPool> make_pool(EVP_PKEY* pkey, int64_t alg) {
+std::shared_ptr<internal::PkeyCtxPool> make_pool(EVP_PKEY* pkey, int64_t alg) {
   const EVP_MD* md = md_for_alg(alg);
   if (md == nullptr) return nullptr;
   int padding = 0;
   if (alg == cose_alg::kRS256 || alg == cose_alg::kRS1) padding = RSA_PKCS1_PADDING;
   if (alg == cose_alg::kPS256) padding = RSA_PKCS1_PSS_PADDING;
-  return std::make_shared<internal::VerifyCtxPool>(pkey, internal::VerifyCtxPool::Params{md, padding});
+  return std::make_shared<internal::PkeyCtxPool>(pkey, internal::PkeyCtxPool::Params{md, padding});
 }
 
 Result<Bytes> encode_spki(EVP_PKEY* pkey) {

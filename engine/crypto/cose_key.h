@@ -22,7 +22,7 @@ class Value;
 namespace sigil::crypto {
 
 namespace internal {
-class VerifyCtxPool;
+class PkeyCtxPool;
 }
 
 // COSE algorithm identifiers (IANA).
@@ -63,7 +63,7 @@ class CoseKey {
   static CoseKey make(void* evp_pkey, int64_t alg, Bytes spki, Bytes ed25519, Bytes cose);
   int64_t alg_ = 0;
   std::shared_ptr<void> pkey_;              // EVP_PKEY (all types)
-  std::shared_ptr<internal::VerifyCtxPool> pool_;  // pre-initialised verify contexts of this key (EC, RSA)
+  std::shared_ptr<internal::PkeyCtxPool> pool_;  // pre-initialised verify contexts of this key (EC, RSA)
   std::shared_ptr<const Bytes> ed25519_;    // raw 32-byte key for libsodium, when Ed25519
   std::shared_ptr<const Bytes> cose_;
   std::shared_ptr<const Bytes> spki_;

@@ -15,7 +15,7 @@
 
 #include "engine/base/result.h"
 #include "engine/crypto/base64.h"
-#include "engine/crypto/internal/verify_ctx_pool.h"
+#include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {

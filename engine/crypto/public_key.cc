@@ -2,7 +2,7 @@
 //
 // Every parse ends in from_owned_pkey() (or, for a P-256 point, internal::ec_public_from_point): the key's
 // type and parameters are checked once there, so verify() never has to. Verification takes a context from
-// the key's own pool of pre-initialised EVP_PKEY_CTX (internal/verify_ctx_pool.h: a context never serves
+// the key's own pool of pre-initialised EVP_PKEY_CTX (internal/pkey_ctx_pool.h: a context never serves
 // another key, so the OpenSSL 3.0 re-init pitfall in CONVENTIONS.md cannot occur) and hashes with an EVP_MD
 // fetched once.
 //
@@ -26,7 +26,7 @@
 #include "engine/crypto/digest.h"
 #include "engine/crypto/internal/ec_import.h"
 #include "engine/crypto/internal/ecdsa_der.h"
-#include "engine/crypto/internal/verify_ctx_pool.h"
+#include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
@@ -56,11 +56,6 @@ constexpr size_t kP256PointSize = 65;
 constexpr size_t kSha256Size = 32;
 // Parsers below hand lengths to OpenSSL as long; anything this large is not a key or a signature.
 constexpr size_t kMaxInput = 64 * 1024;
-
-// P-256 group order n.
-constexpr uint8_t kP256Order[32] = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
 
 std::unexpected<Error> encoding_error() {
   ERR_clear_error();
@@ -114,12 +109,12 @@ bool public_check_quick(EVP_PKEY* pkey) {
 
 // Strict ECDSA DER (internal/ecdsa_der.h): exact DER re-encoding, r and s in [1, n-1].
 bool ecdsa_der_is_strict(ByteView sig) {
-  return internal::ecdsa_der_is_strict(sig, ByteView(kP256Order), 80);  // a P-256 DER signature is <= 72 bytes
+  return internal::ecdsa_der_is_strict(sig, ByteView(internal::kP256Order), 80);  // a P-256 DER signature is <= 72 bytes
 }
 
-std::shared_ptr<internal::VerifyCtxPool> make_pool(EVP_PKEY* pkey, KeyType type) {
-  return std::make_shared<internal::VerifyCtxPool>(
-      pkey, internal::VerifyCtxPool::Params{sha256_md(), type == KeyType::kRsa ? RSA_PKCS1_PADDING : 0});
+std::shared_ptr<internal::PkeyCtxPool> make_pool(EVP_PKEY* pkey, KeyType type) {
+  return std::make_shared<internal::PkeyCtxPool>(
+      pkey, internal::PkeyCtxPool::Params{sha256_md(), type == KeyType::kRsa ? RSA_PKCS1_PADDING : 0});
 }
 
 }  // namespace

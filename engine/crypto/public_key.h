@@ -9,7 +9,7 @@
 //   EC P-256: ECDSA with SHA-256, signature in strict DER (BER forms, trailing bytes, r or s out of
 //             [1, n-1] are rejected; high-S is accepted).
 //   RSA:      RSASSA-PKCS1-v1_5 with SHA-256, signature exactly the modulus length.
-// Each key keeps its own pre-initialised verify contexts (internal/verify_ctx_pool.h), never shared with or
+// Each key keeps its own pre-initialised verify contexts (internal/pkey_ctx_pool.h), never shared with or
 // re-pointed at another key, so one thread interleaving keys can never verify under a previous key (the
 // OpenSSL 3.0 EVP_MD_CTX re-init pitfall in CONVENTIONS.md).
 #pragma once
@@ -23,7 +23,7 @@
 namespace sigil::crypto {
 
 namespace internal {
-class VerifyCtxPool;
+class PkeyCtxPool;
 }
 
 enum class KeyType : uint8_t { kEcP256, kRsa };
@@ -57,12 +57,12 @@ class PublicKey {
   // Takes ownership of a P-256 EVP_PKEY already checked by internal::ec_public_from_point.
   [[nodiscard]] static Result<PublicKey> from_checked_p256(void* evp_pkey, Bytes spki);
 
-  PublicKey(std::shared_ptr<void> pkey, std::shared_ptr<internal::VerifyCtxPool> pool, KeyType type, int bits,
+  PublicKey(std::shared_ptr<void> pkey, std::shared_ptr<internal::PkeyCtxPool> pool, KeyType type, int bits,
             std::shared_ptr<const Bytes> spki)
       : pkey_(std::move(pkey)), pool_(std::move(pool)), type_(type), bits_(bits), spki_(std::move(spki)) {}
 
   std::shared_ptr<void> pkey_;                   // EVP_PKEY, freed with EVP_PKEY_free
-  std::shared_ptr<internal::VerifyCtxPool> pool_;  // this key's verify contexts (internally locked)
+  std::shared_ptr<internal::PkeyCtxPool> pool_;  // this key's verify contexts (internally locked)
   KeyType type_;
   int bits_;
   std::shared_ptr<const Bytes> spki_;

@@ -17,6 +17,8 @@
 #include <cstring>
 
 #include "engine/crypto/digest.h"
+#include "engine/crypto/internal/ecdsa_der.h"
+#include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
@@ -27,26 +29,19 @@ struct PkeyFree {
 struct PkeyCtxFree {
   void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
 };
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
 struct BnFree {
   void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
 };
 struct Pkcs8Free {
   void operator()(PKCS8_PRIV_KEY_INFO* p) const noexcept { PKCS8_PRIV_KEY_INFO_free(p); }
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
 using Pkcs8Ptr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, Pkcs8Free>;
 
 constexpr size_t kCoordSize = 32;
+constexpr size_t kMaxDerSignature = 72;  // SEQUENCE { INTEGER r, INTEGER s } of P-256, each <= 33 bytes
 constexpr size_t kSealKeySize = crypto_aead_xchacha20poly1305_ietf_KEYBYTES;
 constexpr size_t kNonceSize = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr size_t kTagSize = crypto_aead_xchacha20poly1305_ietf_ABYTES;
@@ -119,6 +114,24 @@ Result<KeyParts> key_parts(EVP_PKEY* pkey) {
   return KeyParts{std::move(pub), std::move(x), std::move(y)};
 }
 
+// Sign contexts initialised once for this key: a token signature then costs the ECDSA maths, a SHA-256 and
+// a pool pop instead of EVP_DigestSignInit's provider lookups and allocations per token.
+std::shared_ptr<internal::PkeyCtxPool> make_sign_pool(EVP_PKEY* pkey) {
+  return std::make_shared<internal::PkeyCtxPool>(
+      pkey, internal::PkeyCtxPool::Params{sha256_md(), 0, internal::PkeyCtxPool::Op::kSign});
+}
+
+// DER ECDSA signature of SHA-256(message) into sig (kMaxDerSignature bytes); its length, or 0.
+size_t sign_der(internal::PkeyCtxPool& pool, ByteView message, uint8_t* sig) {
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  size_t len = kMaxDerSignature;
+  if (!internal::digest(sha256_md(), message, digest, &digest_len) || !pool.sign(digest, digest_len, sig, &len)) {
+    return 0;
+  }
+  return len;
+}
+
 }  // namespace
 
 Result<SigningKey> SigningKey::generate_p256() {
@@ -126,6 +139,7 @@ Result<SigningKey> SigningKey::generate_p256() {
   if (!pkey) return openssl_failure();
   SIGIL_ASSIGN_OR_RETURN(KeyParts parts, key_parts(pkey.get()));
   SigningKey key;
+  key.sign_pool_ = make_sign_pool(pkey.get());
   key.pkey_ = std::shared_ptr<void>(pkey.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
   key.public_key_ = std::make_shared<const PublicKey>(std::move(parts.public_key));
   key.x_ = std::make_shared<const Bytes>(std::move(parts.x));
@@ -145,6 +159,7 @@ Result<SigningKey> SigningKey::from_pkcs8_der(ByteView der) {
   PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
   if (!check || EVP_PKEY_pairwise_check(check.get()) != 1) return key_error("Signing key is inconsistent");
   SigningKey key;
+  key.sign_pool_ = make_sign_pool(pkey.get());
   key.pkey_ = std::shared_ptr<void>(pkey.release(), [](void* q) { EVP_PKEY_free(static_cast<EVP_PKEY*>(q)); });
   key.public_key_ = std::make_shared<const PublicKey>(std::move(parts.public_key));
   key.x_ = std::make_shared<const Bytes>(std::move(parts.x));
@@ -164,30 +179,17 @@ Bytes SigningKey::pkcs8_der() const {
 }
 
 Result<Bytes> SigningKey::sign_es256_der(ByteView message) const {
-  auto* pkey = static_cast<EVP_PKEY*>(pkey_.get());
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  size_t len = 0;
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, sha256_md(), nullptr, pkey) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) != 1) {
-    return openssl_failure();
-  }
-  Bytes sig(len);
-  if (EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1) return openssl_failure();
-  sig.resize(len);
-  return sig;
+  uint8_t sig[kMaxDerSignature];
+  const size_t len = sign_der(*sign_pool_, message, sig);
+  if (len == 0) return openssl_failure();
+  return Bytes(sig, sig + len);
 }
 
 Result<Bytes> SigningKey::sign_es256_jose(ByteView message) const {
-  SIGIL_ASSIGN_OR_RETURN(Bytes der, sign_es256_der(message));
-  const unsigned char* p = der.data();
-  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
-  if (!sig) return openssl_failure();
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(sig.get(), &r, &s);
+  uint8_t der[kMaxDerSignature];
+  const size_t len = sign_der(*sign_pool_, message, der);
   Bytes out(2 * kCoordSize);
-  if (BN_bn2binpad(r, out.data(), kCoordSize) != static_cast<int>(kCoordSize) ||
-      BN_bn2binpad(s, out.data() + kCoordSize, kCoordSize) != static_cast<int>(kCoordSize)) {
+  if (len == 0 || !internal::ecdsa_der_to_fixed(ByteView(der, len), ByteView(internal::kP256Order), out.data())) {
     return openssl_failure();
   }
   return out;

@@ -11,6 +11,9 @@
 #include "engine/crypto/public_key.h"
 
 namespace sigil::crypto {
+namespace internal {
+class PkeyCtxPool;
+}  // namespace internal
 
 class SigningKey {
  public:
@@ -33,6 +36,8 @@ class SigningKey {
  private:
   SigningKey() = default;
   std::shared_ptr<void> pkey_;  // EVP_PKEY
+  // Pre-initialised sign contexts of this key (internal/pkey_ctx_pool.h), shared by copies of the key.
+  std::shared_ptr<internal::PkeyCtxPool> sign_pool_;
   std::shared_ptr<const PublicKey> public_key_;
   std::shared_ptr<const Bytes> x_, y_;
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/crypto/digest.h"
+#include "engine/crypto/internal/ecdsa_der.h"
 
 namespace sigil::crypto {
 namespace {
@@ -134,6 +135,81 @@ TEST(SigningKey, SignsConcurrentlyFromManyThreads) {
   }
   for (auto& th : threads) th.join();
   for (int f : failures) EXPECT_EQ(f, 0);
+}
+
+// Each key signs with its own pre-initialised contexts (internal/pkey_ctx_pool.h): threads interleaving
+// keys never get a signature made with a neighbour's key (the OpenSSL 3.0 context re-init pitfall).
+TEST(SigningKey, InterleavedKeysNeverSignWithANeighboursContext) {
+  std::vector<SigningKey> keys;
+  for (int i = 0; i < 8; ++i) {
+    auto k = SigningKey::generate_p256();
+    ASSERT_TRUE(k);
+    keys.push_back(*k);
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < 200; ++i) {
+        const size_t k = (i + t) % keys.size();
+        const SigningKey& own = keys[k];
+        const SigningKey& neighbour = keys[(k + 1) % keys.size()];
+        auto jose = own.sign_es256_jose(kMsg);
+        auto der = own.sign_es256_der(kMsg);
+        if (!jose || !der) {
+          ++failures[t];
+          continue;
+        }
+        const Bytes from_jose = jose_to_der(*jose);
+        if (!own.public_key().verify(kMsg, from_jose) || !own.public_key().verify(kMsg, *der)) ++failures[t];
+        if (neighbour.public_key().verify(kMsg, from_jose) || neighbour.public_key().verify(kMsg, *der)) {
+          ++failures[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int f : failures) EXPECT_EQ(f, 0);
+}
+
+// DER -> r || s: short scalars are left-padded, and anything that is not strict DER with r, s in
+// [1, n-1] is refused rather than converted.
+TEST(EcdsaDerToFixed, PadsShortScalarsAndRefusesBadEncodings) {
+  const ByteView order(internal::kP256Order);
+  auto der_of = [](uint64_t r, uint64_t s) {
+    ECDSA_SIG* sig = ECDSA_SIG_new();
+    BIGNUM* br = BN_new();
+    BIGNUM* bs = BN_new();
+    SIGIL_CHECK(BN_set_word(br, r) == 1 && BN_set_word(bs, s) == 1 && ECDSA_SIG_set0(sig, br, bs) == 1);
+    unsigned char* der = nullptr;
+    const int len = i2d_ECDSA_SIG(sig, &der);
+    SIGIL_CHECK(len > 0);
+    Bytes out(der, der + len);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+    return out;
+  };
+  uint8_t out[64];
+  ASSERT_TRUE(internal::ecdsa_der_to_fixed(der_of(1, 0x80), order, out));
+  Bytes expected(64, 0);
+  expected[31] = 0x01;
+  expected[63] = 0x80;  // encoded 02 02 00 80 in DER: the sign byte is dropped
+  EXPECT_EQ(Bytes(out, out + 64), expected);
+
+  const Bytes good = der_of(7, 9);
+  Bytes trailing = good;
+  trailing.push_back(0);
+  Bytes bad_tag = good;
+  bad_tag[0] = 0x31;
+  EXPECT_FALSE(internal::ecdsa_der_to_fixed(trailing, order, out));
+  EXPECT_FALSE(internal::ecdsa_der_to_fixed(bad_tag, order, out));
+  EXPECT_FALSE(internal::ecdsa_der_to_fixed(ByteView(good).first(good.size() - 1), order, out));
+  EXPECT_FALSE(internal::ecdsa_der_to_fixed(der_of(0, 9), order, out));  // r = 0
+  EXPECT_FALSE(internal::ecdsa_der_to_fixed({}, order, out));
+  // s = n is out of range even though it fits in 32 bytes.
+  Bytes s_is_n = {0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00};
+  s_is_n.insert(s_is_n.end(), std::begin(internal::kP256Order), std::end(internal::kP256Order));
+  EXPECT_FALSE(internal::ecdsa_der_to_fixed(s_is_n, order, out));
 }
 
 // ---- seal / open ----

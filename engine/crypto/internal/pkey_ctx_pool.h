@@ -1,8 +1,9 @@
-// Pre-initialised EVP_PKEY_CTX verify contexts of one key, shared by PublicKey and CoseKey.
+// Pre-initialised EVP_PKEY_CTX contexts of one key: verify contexts for PublicKey and CoseKey, sign
+// contexts for SigningKey (the token signing key).
 //
-// Why: creating a context per verify (EVP_PKEY_CTX_new_from_pkey + EVP_PKEY_verify_init + setting the
-// digest and padding) costs provider lookups under locks and several allocations, about 10% of an ES256
-// verify. Here each key keeps a small free list of contexts that were initialised once for that key and
+// Why: creating a context per operation (EVP_PKEY_CTX_new_from_pkey + EVP_PKEY_verify_init or
+// EVP_PKEY_sign_init + setting the digest and padding) costs provider lookups under locks and several
+// allocations, about 10% of an ES256 verify and more of an ES256 sign. Here each key keeps a small free list of contexts that were initialised once for that key and
 // are never re-pointed at another one: a context belongs to exactly one key for its whole life, so the
 // OpenSSL 3.0 re-init pitfall of CONVENTIONS.md (a reused context keeping an earlier key) cannot occur.
 //
@@ -29,31 +30,51 @@
 
 namespace sigil::crypto::internal {
 
-class VerifyCtxPool {
+class PkeyCtxPool {
  public:
+  enum class Op { kVerify, kSign };
   struct Params {
     const EVP_MD* md = nullptr;  // signature digest; fetched once by the caller, outlives the pool
     int rsa_padding = 0;         // 0 (not RSA), RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING
+    Op op = Op::kVerify;         // what every context of this pool is initialised for
   };
 
-  // Holds its own reference to `pkey` (which must be a complete, validated public key).
-  VerifyCtxPool(EVP_PKEY* pkey, Params params) noexcept : pkey_(pkey), params_(params) { EVP_PKEY_up_ref(pkey_); }
-  ~VerifyCtxPool() {
+  // Holds its own reference to `pkey` (a complete, validated key; a private key for Op::kSign).
+  PkeyCtxPool(EVP_PKEY* pkey, Params params) noexcept : pkey_(pkey), params_(params) { EVP_PKEY_up_ref(pkey_); }
+  ~PkeyCtxPool() {
     for (size_t i = 0; i < count_; ++i) EVP_PKEY_CTX_free(free_[i]);
     EVP_PKEY_free(pkey_);
   }
-  VerifyCtxPool(const VerifyCtxPool&) = delete;
-  VerifyCtxPool& operator=(const VerifyCtxPool&) = delete;
+  PkeyCtxPool(const PkeyCtxPool&) = delete;
+  PkeyCtxPool& operator=(const PkeyCtxPool&) = delete;
 
   // EVP_PKEY_verify of `sig` over `tbs` (a digest of params.md) with one of this key's contexts. Clears
   // OpenSSL's error queue on failure.
   [[nodiscard]] bool verify(const uint8_t* tbs, size_t tbs_len, ByteView sig) noexcept {
+    if (params_.op != Op::kVerify) return false;
     EVP_PKEY_CTX* ctx = acquire();
     if (ctx == nullptr) {
       ERR_clear_error();
       return false;
     }
     const bool ok = EVP_PKEY_verify(ctx, sig.data(), sig.size(), tbs, tbs_len) == 1;
+    if (!ok) ERR_clear_error();
+    release(ctx);
+    return ok;
+  }
+
+  // EVP_PKEY_sign over the digest `tbs` (of params.md) into sig[0, *sig_len), with one of this key's sign
+  // contexts; *sig_len is the buffer size on entry, the signature size on return. ECDSA draws a fresh nonce
+  // per call inside the provider: a context carries no per-signature state between calls. Clears OpenSSL's
+  // error queue on failure.
+  [[nodiscard]] bool sign(const uint8_t* tbs, size_t tbs_len, uint8_t* sig, size_t* sig_len) noexcept {
+    if (params_.op != Op::kSign) return false;
+    EVP_PKEY_CTX* ctx = acquire();
+    if (ctx == nullptr) {
+      ERR_clear_error();
+      return false;
+    }
+    const bool ok = EVP_PKEY_sign(ctx, sig, sig_len, tbs, tbs_len) == 1;
     if (!ok) ERR_clear_error();
     release(ctx);
     return ok;
@@ -81,11 +102,12 @@ class VerifyCtxPool {
     EVP_PKEY_CTX_free(ctx);
   }
 
-  // A context bound to this pool's key, initialised for verification once: padding, PSS salt and MGF1,
-  // signature digest. Never initialised again, never given another key.
+  // A context bound to this pool's key, initialised for verification (or signing) once: padding, PSS salt
+  // and MGF1, signature digest. Never initialised again, never given another key.
   EVP_PKEY_CTX* make_ctx() const noexcept {
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, pkey_, nullptr);
-    bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx) == 1;
+    bool ok = ctx != nullptr &&
+              (params_.op == Op::kSign ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_verify_init(ctx)) == 1;
     if (ok && params_.rsa_padding != 0) ok = EVP_PKEY_CTX_set_rsa_padding(ctx, params_.rsa_padding) == 1;
     if (ok && params_.rsa_padding == RSA_PKCS1_PSS_PADDING) {
       ok = EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, params_.md) == 1 &&
