@@ -34,39 +34,20 @@
 #include "engine/cbor/cbor.h"
 #include "engine/crypto/internal/ec_import.h"
 #include "engine/crypto/internal/ecdsa_der.h"
+#include "engine/crypto/internal/ossl_ptr.h"
 #include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
-};
-struct OpenSslFree {
-  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
-using OpenSslBuf = std::unique_ptr<unsigned char, OpenSslFree>;
+using internal::BnPtr;
+using internal::MdCtxPtr;
+using internal::OpenSslBuf;
+using internal::ParamBldPtr;
+using internal::ParamPtr;
+using internal::PkeyCtxPtr;
+using internal::PkeyPtr;
+
 
 constexpr const char* kKeyEncoding = "auth_invalid_key_encoding";
 constexpr const char* kKeyType = "auth_invalid_key_type";

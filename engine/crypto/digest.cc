@@ -15,6 +15,7 @@
 
 #include "engine/base/result.h"
 #include "engine/crypto/base64.h"
+#include "engine/crypto/internal/ossl_ptr.h"
 #include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
@@ -29,10 +30,7 @@ const EVP_MD* sha256_md() noexcept {
   return md;
 }
 
-struct MacCtxFree {
-  void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
-};
-using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+using internal::MacCtxPtr;
 
 // A keyed HMAC-SHA256 context used only as a template: EVP_MAC_CTX_dup copies the already-resolved digest,
 // so a per-call init with a new key does not look the digest up by name again. Read-only after creation.

@@ -26,27 +26,17 @@
 #include "engine/crypto/digest.h"
 #include "engine/crypto/internal/ec_import.h"
 #include "engine/crypto/internal/ecdsa_der.h"
+#include "engine/crypto/internal/ossl_ptr.h"
 #include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct OpenSslFree {
-  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using OpenSslBuf = std::unique_ptr<unsigned char, OpenSslFree>;
+using internal::BnPtr;
+using internal::OpenSslBuf;
+using internal::PkeyCtxPtr;
+using internal::PkeyPtr;
+
 
 constexpr const char* kKeyEncoding = "auth_invalid_key_encoding";
 constexpr const char* kKeyType = "auth_invalid_key_type";

@@ -18,27 +18,17 @@
 
 #include "engine/crypto/digest.h"
 #include "engine/crypto/internal/ecdsa_der.h"
+#include "engine/crypto/internal/ossl_ptr.h"
 #include "engine/crypto/internal/pkey_ctx_pool.h"
 
 namespace sigil::crypto {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
-};
-struct Pkcs8Free {
-  void operator()(PKCS8_PRIV_KEY_INFO* p) const noexcept { PKCS8_PRIV_KEY_INFO_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using Pkcs8Ptr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, Pkcs8Free>;
+using internal::BnPtr;
+using internal::Pkcs8Ptr;
+using internal::PkeyCtxPtr;
+using internal::PkeyPtr;
+
 
 constexpr size_t kCoordSize = 32;
 constexpr size_t kMaxDerSignature = 72;  // SEQUENCE { INTEGER r, INTEGER s } of P-256, each <= 33 bytes

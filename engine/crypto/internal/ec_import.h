@@ -29,6 +29,7 @@
 #include <memory>
 
 #include "engine/crypto/bytes.h"
+#include "engine/crypto/internal/ossl_ptr.h"
 
 namespace sigil::crypto::internal {
 
@@ -79,13 +80,6 @@ inline Bytes ec_spki(EcCurve c, ByteView point) {
 
 namespace ec_detail {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-
 inline int ec_nid(EcCurve c) noexcept {
   switch (c) {
     case EcCurve::kP256: return NID_X9_62_prime256v1;
@@ -97,7 +91,7 @@ inline int ec_nid(EcCurve c) noexcept {
 
 // A public key of the curve from an uncompressed point with EVP_PKEY_fromdata (builds the group by name).
 inline EVP_PKEY* from_data(EcCurve c, ByteView point) noexcept {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(ec_group_name(c)), 0),
@@ -111,7 +105,7 @@ inline EVP_PKEY* from_data(EcCurve c, ByteView point) noexcept {
 // This thread's template key of the curve (its point is the generator), made on first use; nullptr if
 // OpenSSL cannot make it (then every import fails).
 inline EVP_PKEY* thread_template(EcCurve c) noexcept {
-  static thread_local std::array<std::unique_ptr<EVP_PKEY, PkeyFree>, 3> templates;
+  static thread_local std::array<PkeyPtr, 3> templates;
   auto& slot = templates[static_cast<size_t>(c)];
   if (!slot) {
     std::unique_ptr<EC_GROUP, decltype(&EC_GROUP_free)> group(EC_GROUP_new_by_curve_name(ec_nid(c)), EC_GROUP_free);
@@ -132,10 +126,10 @@ inline EVP_PKEY* thread_template(EcCurve c) noexcept {
 [[nodiscard]] inline EVP_PKEY* ec_public_from_point(EcCurve c, ByteView point) noexcept {
   if (point.size() != ec_point_size(c) || point[0] != 0x04) return nullptr;
   EVP_PKEY* tmpl = ec_detail::thread_template(c);
-  std::unique_ptr<EVP_PKEY, ec_detail::PkeyFree> key(tmpl != nullptr ? EVP_PKEY_dup(tmpl) : nullptr);
+  PkeyPtr key(tmpl != nullptr ? EVP_PKEY_dup(tmpl) : nullptr);
   bool ok = key != nullptr && EVP_PKEY_set1_encoded_public_key(key.get(), point.data(), point.size()) == 1;
   if (ok) {
-    std::unique_ptr<EVP_PKEY_CTX, ec_detail::PkeyCtxFree> check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+    PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
     ok = check != nullptr && EVP_PKEY_public_check_quick(check.get()) == 1;
   }
   if (!ok) {

@@ -27,6 +27,7 @@
 #include <mutex>
 
 #include "engine/crypto/bytes.h"
+#include "engine/crypto/internal/ossl_ptr.h"
 
 namespace sigil::crypto::internal {
 
@@ -132,10 +133,7 @@ class PkeyCtxPool {
 // so reusing it is safe, and it saves the context allocation of EVP_Digest. `md` must be fetched once by
 // the caller. Returns false (error queue cleared) on failure.
 [[nodiscard]] inline bool digest(const EVP_MD* md, ByteView data, uint8_t* out, unsigned int* out_len) noexcept {
-  struct MdCtxFree {
-    void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-  };
-  static thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  static thread_local MdCtxPtr ctx(EVP_MD_CTX_new());
   static const uint8_t kEmpty = 0;
   const bool ok = ctx != nullptr && EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1 &&
                   EVP_DigestUpdate(ctx.get(), data.empty() ? &kEmpty : data.data(), data.size()) == 1 &&
