@@ -7,8 +7,11 @@
 // read-only file, I/O error, busy past the 5 s timeout, cannot open) returns kUnavailable
 // "Storage unavailable" and the SQLite message goes to stderr (never a bound value, so never a secret).
 // The schema is versioned: open() applies, each in its own transaction, the migrations a file lacks.
-// Thread-safety: every method may be called from any thread. One connection serves reads and writes under
-// one mutex; a pool of read connections (WAL allows readers beside the writer) is a later optimisation.
+// Thread-safety: every method may be called from any thread. Writes go through one writer connection (group
+// commit on a writer thread); reads use a pool of read-only connections and never wait for a write, its fsync
+// included (WAL). A read that starts after a write returned sees it. Apps and clients are cached, checked
+// on every read against a version that triggers move forward on any change of tenants, apps or clients, by
+// any process (the sigil CLI included). An in-memory database has no pool: its reads share the writer's.
 #pragma once
 
 #include <memory>

@@ -420,9 +420,20 @@ TEST_F(WebAuthnStoreTest, DataSurvivesReopenAndBothMigrationsAreRecorded) {
 
 TEST_F(WebAuthnStoreTest, VersionOneDatabaseMigratesKeepingItsRows) {
   // Turn the file back into a version-1 database: drop what migration 2 added.
-  ASSERT_EQ(SqliteStore::latest_schema_version(), 3) << "update this test for the new migration";
+  ASSERT_EQ(SqliteStore::latest_schema_version(), 4) << "update this test for the new migration";
   store_.reset();
   raw_exec(R"sql(
+    DROP TRIGGER tenants_insert_config_version;
+    DROP TRIGGER tenants_update_config_version;
+    DROP TRIGGER tenants_delete_config_version;
+    DROP TRIGGER apps_insert_config_version;
+    DROP TRIGGER apps_update_config_version;
+    DROP TRIGGER apps_delete_config_version;
+    DROP TRIGGER clients_insert_config_version;
+    DROP TRIGGER clients_update_config_version;
+    DROP TRIGGER clients_delete_config_version;
+    DROP TABLE config_version;
+    DELETE FROM schema_migrations WHERE version = 4;
     DROP TABLE browser_session_logins;
     DROP TABLE browser_sessions;
     ALTER TABLE clients DROP COLUMN public_client;
@@ -441,7 +452,7 @@ TEST_F(WebAuthnStoreTest, VersionOneDatabaseMigratesKeepingItsRows) {
   clock_.advance_ms(60'000);
   store_ = open_store();
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(raw_query("SELECT COUNT(*) FROM schema_migrations"), "3");
+  EXPECT_EQ(raw_query("SELECT COUNT(*) FROM schema_migrations"), "4");
   EXPECT_EQ(raw_query("SELECT applied_at FROM schema_migrations WHERE version = 2"),
             std::to_string(clock_.now_s()));
   // Old rows are intact and get the defaults.
