@@ -3,12 +3,20 @@
 // Design:
 // - One io_context run by `io_threads` threads. Each connection is a Session whose socket's executor is
 //   its own strand, so all of a Session's state is touched only on that strand (or, after stop() has
-//   joined the I/O threads, by stop() alone).
+//   joined the I/O threads, by stop() alone). Any idle I/O thread serves any ready connection, so a
+//   handler that is slow (a store read) delays only its own connection.
 // - Requests on a connection are handled one at a time: the next request is read only after the
 //   previous response has been written, so pipelined requests are answered in order.
 // - One deadline (idle_timeout_s) covers the whole read of a request (header, 100-continue, body): a
 //   client that trickles bytes and never finishes is dropped. The same limit applies to each write, to
 //   the wait for the handler's answer (then 503 and close) and to the lingering close after an error.
+//   One timer per connection enforces it lazily: moving the deadline later is a store, and the timer
+//   re-arms itself when it fires early, so a request costs no timer operations in the common case.
+// - A handler that answers synchronously (on the connection's strand, as most routes do) has its response
+//   written at once, without a hand-off through the scheduler (which would wake another I/O thread);
+//   answers from other threads (the arena, the store's writer) are posted to the connection's strand.
+// - Responses are serialised by hand into one reused header buffer and written with the body in one
+//   gather write (Beast parses requests; its serializer is not used).
 // - Ownership: the Server keeps a strong reference to every live Session in a registry; a Session
 //   removes itself when it closes. A Responder holds only a weak reference plus a shared "lifetime"
 //   flag, so a Responder called (or dropped) after stop() or after the Server is gone does nothing and
@@ -149,14 +157,27 @@ struct Server::Impl : ServerState {
 
 namespace {
 
+using SteadyClock = std::chrono::steady_clock;
+using Strand = net::strand<net::io_context::executor_type>;
+
+// The strand an accepted socket was made on (do_accept makes every socket on one).
+Strand strand_of(tcp::socket& socket) {
+  const auto executor = socket.get_executor();
+  const Strand* strand = executor.target<Strand>();
+  SIGIL_CHECK(strand != nullptr);
+  return *strand;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `socket`'s executor is the Session's strand.
   Session(ServerState* server, uint64_t id, tcp::socket socket, std::string remote)
       : server_(server),
         lifetime_(server->lifetime),
         id_(id),
-        stream_(std::move(socket)),
-        handler_deadline_(stream_.get_executor()),
+        strand_(strand_of(socket)),
+        socket_(std::move(socket)),
+        timer_(strand_),
         // Bounded: Beast limits headers and bodies but not chunk extensions, which would otherwise grow the
         // read buffer without end (found by tests/system/bad_input_test.py).
         buffer_(server->options.header_limit + server->options.body_limit + 16 * 1024),
@@ -164,32 +185,65 @@ class Session : public std::enable_shared_from_this<Session> {
         idle_(std::chrono::seconds(std::max(1, server->options.idle_timeout_s))) {}
 
   void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    net::dispatch(strand_, [self = shared_from_this()] { self->read_request(); });
   }
 
   // Closes the socket and leaves the registry. On the strand, or from stop() once no I/O thread runs.
   void close_now() {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
-    handler_deadline_.cancel();
+    ++timer_gen_;
+    timer_.cancel();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
     server_->forget(id_);
   }
 
   // Called on the strand with the handler's answer to request number `seq`.
   void write_response(uint64_t seq, Response response) {
     if (state_ != State::kHandling || seq != seq_) return;  // late answer: timed out or closed
-    handler_deadline_.cancel();
     write(std::move(response));
   }
 
-  const std::shared_ptr<Lifetime>& lifetime() const noexcept { return lifetime_; }
+  // True while the calling thread runs a handler on this Session's strand.
+  [[nodiscard]] bool on_strand() const noexcept { return strand_.running_in_this_thread(); }
+  const Strand& strand() const noexcept { return strand_; }
 
  private:
   enum class State { kReading, kHandling, kWriting, kLingering, kClosed };
 
+  // ---- the deadline ----
+  // `deadline_` is the time the current phase must end by; the timer fires at or before it and re-arms
+  // itself while the deadline has moved later in the meantime.
+  void set_deadline(SteadyClock::duration d) {
+    deadline_ = SteadyClock::now() + d;
+    if (!timer_armed_ || deadline_ < timer_expiry_) arm_timer(deadline_);
+  }
+
+  void arm_timer(SteadyClock::time_point at) {
+    timer_armed_ = true;
+    timer_expiry_ = at;
+    const uint64_t gen = ++timer_gen_;  // a wait this replaces is cancelled and must do nothing
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this(), gen](beast::error_code) { self->on_timer(gen); });
+  }
+
+  void on_timer(uint64_t gen) {
+    if (gen != timer_gen_ || state_ == State::kClosed) return;
+    timer_armed_ = false;
+    if (SteadyClock::now() < deadline_) return arm_timer(deadline_);
+    switch (state_) {
+      case State::kHandling:
+        // A handler that never answers (or holds its Responder forever) must not pin the connection.
+        return write_error(503, "Request timed out");
+      default:
+        // A client that stalls (or trickles) while we read, write or linger: nobody to answer.
+        return close_now();
+    }
+  }
+
+  // ---- reading ----
   void read_request() {
     if (state_ == State::kClosed) return;
     state_ = State::kReading;
@@ -198,8 +252,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<size_t>(server_->options.header_limit, std::numeric_limits<std::uint32_t>::max())));
     // One deadline for the whole request: header, optional 100-continue and body.
-    stream_.expires_after(idle_);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
+    set_deadline(idle_);
+    bhttp::async_read_header(socket_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
@@ -209,7 +263,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (parser_->is_done()) return on_request();
     const auto& msg = parser_->get();
     if (msg.version() >= 11 && iequals(to_std(msg[bhttp::field::expect]), "100-continue")) {
-      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+      net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
                        [self = shared_from_this()](beast::error_code wec, size_t) {
                          if (self->state_ == State::kClosed) return;
                          if (wec) return self->close_now();
@@ -221,7 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    bhttp::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->state_ == State::kClosed) return;
       if (ec) return self->on_read_error(ec);
       self->on_request();
@@ -232,7 +286,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::body_limit) return write_error(413, "Request body too large");
     if (ec == bhttp::error::header_limit) return write_error(431, "Request header fields too large");
     if (ec == bhttp::error::buffer_overflow) return write_error(413, "Request too large");
-    // Client went away, timed out (slow or idle), or the socket was closed: nobody to answer.
+    // Client went away, or the socket was closed: nobody to answer.
     if (ec.category() != bhttp::make_error_code(bhttp::error::bad_target).category() ||
         ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
       return close_now();
@@ -248,32 +302,27 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = msg.version();
 
     Request req;
-    req.method = std::string(to_std(msg.method_string()));
-    req.target = std::string(to_std(msg.target()));
+    req.method.assign(to_std(msg.method_string()));
+    req.target.assign(to_std(msg.target()));
     const size_t q = req.target.find('?');
     if (q == std::string::npos) {
       req.path = req.target;
     } else {
-      req.path = req.target.substr(0, q);
-      req.query = req.target.substr(q + 1);
+      req.path.assign(req.target, 0, q);
+      req.query.assign(req.target, q + 1);
     }
     req.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& f : msg) {
-      std::string name(to_std(f.name_string()));
+      auto& [name, value] = req.headers.emplace_back(to_std(f.name_string()), to_std(f.value()));
+      (void)value;
       for (char& c : name) c = ascii_lower(c);
-      req.headers.emplace_back(std::move(name), std::string(to_std(f.value())));
     }
     req.body = std::move(msg.body());
     req.remote_address = remote_;
 
     state_ = State::kHandling;
     const uint64_t seq = ++seq_;
-    // A handler that never answers (or holds its Responder forever) must not pin the connection.
-    handler_deadline_.expires_after(idle_);
-    handler_deadline_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
-      if (ec || self->state_ != State::kHandling || self->seq_ != seq) return;
-      self->write_error(503, "Request timed out");
-    });
+    set_deadline(idle_);  // then 503 (on_timer)
 
     auto core = std::make_shared<ResponderCore>(lifetime_, weak_from_this(), seq);
     try {
@@ -284,6 +333,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // If the handler dropped every copy of the Responder without calling it, `core`'s destructor answers.
   }
 
+  // ---- writing ----
   void write_error(int status, std::string_view message) {
     keep_alive_ = false;
     head_ = false;
@@ -291,36 +341,65 @@ class Session : public std::enable_shared_from_this<Session> {
     write(error_response(status, message));
   }
 
+  void append_number(size_t n) {
+    char digits[24];
+    char* end = digits + sizeof digits;
+    char* p = end;
+    do {
+      *--p = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n != 0);
+    out_head_.append(p, end);
+  }
+
+  void append_field(std::string_view name, std::string_view value) {
+    out_head_.append(name).append(": ").append(value).append("\r\n");
+  }
+
+  // Serialises the status line and fields as Beast's serializer would for the same message (Server first,
+  // then the handler's headers in order, Content-Type, Content-Length, Connection), then writes the head and
+  // the body in one gather write.
   void write(Response r) {
     if (r.status < 200 || r.status > 999) r = error_response(500, "Internal error");
-    res_ = {};
-    res_.version(version_ == 10 ? 10 : 11);
-    res_.result(static_cast<unsigned>(r.status));
-    res_.set(bhttp::field::server, "sigil");
+    const bool http10 = version_ == 10;
+    out_head_.clear();
+    out_head_.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    append_number(static_cast<size_t>(r.status));
+    out_head_.push_back(' ');
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+    out_head_.append(reason.data(), reason.size()).append("\r\n");
+    append_field("Server", "sigil");
+    const bool no_body = r.status == 204 || r.status == 304;
+    // The response's content type replaces any the handler put among its headers.
+    const bool set_type = !no_body && !r.content_type.empty() && safe_header_text(r.content_type);
     bool keep_alive = keep_alive_;
-    for (auto& [name, value] : r.headers) {
+    for (const auto& [name, value] : r.headers) {
       if (!safe_header_name(name) || !safe_header_text(value)) continue;
       if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) continue;
       if (iequals(name, "connection")) {
         if (iequals(value, "close")) keep_alive = false;
         continue;
       }
-      res_.insert(name, value);
+      if (set_type && iequals(name, "content-type")) continue;
+      append_field(name, value);
     }
-    const bool no_body = r.status == 204 || r.status == 304;
+    out_body_.clear();
     if (!no_body) {
-      if (!r.content_type.empty() && safe_header_text(r.content_type)) {
-        res_.set(bhttp::field::content_type, r.content_type);
-      }
-      res_.content_length(r.body.size());
-      if (!head_) res_.body() = std::move(r.body);
+      if (set_type) append_field("Content-Type", r.content_type);
+      out_head_.append("Content-Length: ");
+      append_number(r.body.size());
+      out_head_.append("\r\n");
+      if (!head_) out_body_ = std::move(r.body);
     }
-    res_.keep_alive(keep_alive);
+    if (!http10 && !keep_alive) append_field("Connection", "close");
+    if (http10 && keep_alive) append_field("Connection", "keep-alive");
+    out_head_.append("\r\n");
     keep_alive_ = keep_alive;
 
     state_ = State::kWriting;
-    stream_.expires_after(idle_);
-    bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    set_deadline(idle_);
+    const std::array<net::const_buffer, 2> buffers{net::buffer(out_head_), net::buffer(out_body_)};
+    net::async_write(socket_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->state_ == State::kClosed) return;
       if (ec) return self->close_now();
       if (!self->keep_alive_) return self->linger();
@@ -333,13 +412,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void linger() {
     state_ = State::kLingering;
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::min<std::chrono::steady_clock::duration>(idle_, std::chrono::seconds(5)));
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    set_deadline(std::min<SteadyClock::duration>(idle_, std::chrono::seconds(5)));
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    socket_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
       if (self->state_ == State::kClosed) return;
       self->drained_ += n;
       if (ec || self->drained_ > kMaxDrainBytes) return self->close_now();
@@ -361,14 +440,28 @@ class Session : public std::enable_shared_from_this<Session> {
     void respond(Response r) noexcept {
       if (used.exchange(true)) return;
       try {
-        std::lock_guard lock(lifetime->mu);
-        if (lifetime->stopped) return;
-        std::shared_ptr<Session> s = session.lock();
-        if (!s) return;
-        auto executor = s->stream_.get_executor();
-        net::post(executor, [s, seq = seq, r = std::move(r)]() mutable { s->write_response(seq, std::move(r)); });
+        std::shared_ptr<Session> here;
+        {
+          std::lock_guard lock(lifetime->mu);
+          if (lifetime->stopped) return;
+          // Released before `lock` (declared after it): off the Session's strand a Responder holds the Session
+          // only under the lock, so once stop() has set `stopped`, the last reference to a Session can never
+          // be dropped here, after its io_context is gone.
+          std::shared_ptr<Session> s = session.lock();
+          if (!s) return;
+          if (!s->on_strand()) {
+            net::post(s->strand(),
+                      [s, seq = seq, r = std::move(r)]() mutable { s->write_response(seq, std::move(r)); });
+            return;
+          }
+          here = std::move(s);
+        }
+        // On the connection's strand (the handler answered synchronously): this I/O thread is inside run(),
+        // which stop() joins before it drops the registry's reference, so the Session and the io_context
+        // outlive this call; write without a hand-off.
+        here->write_response(seq, std::move(r));
       } catch (...) {
-        // Allocation failure while posting: the handler deadline closes the connection.
+        // Allocation failure while posting: the deadline closes the connection.
       }
     }
 
@@ -381,13 +474,19 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerState* const server_;  // valid while any handler of this Session can run
   const std::shared_ptr<Lifetime> lifetime_;
   const uint64_t id_;
-  beast::tcp_stream stream_;  // executor: this Session's strand
-  net::steady_timer handler_deadline_;
+  const Strand strand_;
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  SteadyClock::time_point deadline_{};
+  SteadyClock::time_point timer_expiry_{};
+  uint64_t timer_gen_ = 0;
+  bool timer_armed_ = false;
   beast::flat_buffer buffer_;  // persists across requests: may hold pipelined bytes
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> res_;
+  std::string out_head_;  // the response's status line and fields, reused across requests
+  std::string out_body_;
   const std::string remote_;
-  const std::chrono::steady_clock::duration idle_;
+  const SteadyClock::duration idle_;
   State state_ = State::kReading;
   uint64_t seq_ = 0;
   bool keep_alive_ = false;

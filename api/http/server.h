@@ -3,8 +3,9 @@
 // Guarantees: a body over `body_limit` gets 413 with the API error body and the connection closes;
 // malformed HTTP gets 400 and a close; headers over `header_limit` get 431; a client that stalls
 // longer than `idle_timeout` is disconnected. The handler is called on an I/O thread and must not block;
-// it answers by calling the Responder exactly once, from any thread (the write is posted back to the
-// connection's strand). No exception escapes to the I/O threads.
+// it answers by calling the Responder exactly once, from any thread (an answer given synchronously, on
+// the connection's strand, is written at once; one from another thread is posted back to the connection's
+// strand). No exception escapes to the I/O threads.
 #pragma once
 
 #include <cstddef>

@@ -17,10 +17,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <boost/beast/http.hpp>
 
 #include "api/http/server.h"
 #include "engine/base/json_writer.h"
@@ -107,6 +110,27 @@ class RawClient {
     r.body = pending_.substr(0, length);
     pending_.erase(0, length);
     return r;
+  }
+
+  // One response's bytes exactly as received (head and body); empty when the connection closes first.
+  std::string read_raw_response(bool head = false) {
+    size_t end;
+    while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill()) return {};
+    }
+    size_t length = 0;
+    const std::string head_text = pending_.substr(0, end + 4);
+    std::string lower = head_text;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (const size_t at = lower.find("\r\ncontent-length: "); !head && at != std::string::npos) {
+      length = std::stoul(lower.substr(at + 18));
+    }
+    while (pending_.size() < end + 4 + length) {
+      if (!fill()) return {};
+    }
+    std::string raw = pending_.substr(0, end + 4 + length);
+    pending_.erase(0, end + 4 + length);
+    return raw;
   }
 
   // True when the server closed (FIN or RST) within the receive timeout, with no further bytes.
@@ -249,6 +273,127 @@ TEST(HttpServer, GetRoundTripsMethodPathQueryAndHeaders) {
   EXPECT_EQ(r->header("server"), "sigil");
   EXPECT_EQ(r->header("x-echo"), "yes");
   EXPECT_EQ(r->header("content-length"), std::to_string(r->body.size()));
+}
+
+// The bytes Beast's serializer wrote for a response before the server serialised responses itself: the
+// same operations on a beast response, printed. The hand-written head must match it byte for byte.
+std::string beast_reference(Response r, unsigned version, bool keep_alive_in, bool head) {
+  namespace bhttp = boost::beast::http;
+  bhttp::response<bhttp::string_body> res;
+  res.version(version == 10 ? 10 : 11);
+  res.result(static_cast<unsigned>(r.status));
+  res.set(bhttp::field::server, "sigil");
+  bool keep_alive = keep_alive_in;
+  auto lower = [](std::string v) {
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  for (auto& [name, value] : r.headers) {
+    if (name.find_first_of("\r\n: ") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) continue;
+    const std::string n = lower(name);
+    if (n == "content-length" || n == "transfer-encoding") continue;
+    if (n == "connection") {
+      if (lower(value) == "close") keep_alive = false;
+      continue;
+    }
+    res.insert(name, value);
+  }
+  const bool no_body = r.status == 204 || r.status == 304;
+  if (!no_body) {
+    if (!r.content_type.empty()) res.set(bhttp::field::content_type, r.content_type);
+    res.content_length(r.body.size());
+    if (!head) res.body() = r.body;
+  }
+  res.keep_alive(keep_alive);
+  std::ostringstream os;
+  os << res;
+  return os.str();
+}
+
+TEST(HttpServer, ResponseBytesMatchBeastSerializer) {
+  // Each case: the request, whether it is HEAD, its version and keep-alive, and the handler's response.
+  struct Case {
+    std::string request;
+    unsigned version;
+    bool keep_alive;
+    bool head;
+    Response response;
+  };
+  auto make = [](int status, std::string content_type, std::vector<std::pair<std::string, std::string>> headers,
+                 std::string body) {
+    Response r;
+    r.status = status;
+    r.content_type = std::move(content_type);
+    r.headers = std::move(headers);
+    r.body = std::move(body);
+    return r;
+  };
+  std::vector<Case> cases = {
+      {get("/0"), 11, true, false, make(200, "application/json", {{"Cache-Control", "no-store"}}, R"({"a":1})")},
+      {get("/1"), 11, true, false,
+       make(201, "application/json",
+            {{"X-A", "1"}, {"content-type", "text/evil"}, {"Content-Length", "999"}, {"Transfer-Encoding", "chunked"},
+             {"Bad Name", "x"}, {"X-Split", "a\r\nInjected: 1"}, {"Retry-After", "1"}},
+            "{}")},
+      {get("/2"), 11, true, false, make(503, "application/json", {{"Retry-After", "1"}}, R"({"message":"x"})")},
+      {get("/3"), 11, true, false, make(204, "text/plain", {{"Vary", "Origin"}}, "")},
+      {get("/4"), 11, true, false, make(302, "text/plain", {{"Location", "https://x/"}}, "")},
+      {get("/5"), 11, true, false, make(200, "", {{"Content-Type", "text/html"}}, "<p>")},
+      {get("/6"), 11, true, false, make(299, "application/json", {}, "{}")},
+      {"HEAD /7 HTTP/1.1\r\nHost: t\r\n\r\n", 11, true, true, make(200, "application/json", {}, "{\"x\":2}")},
+      {"GET /8 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 10, true, false, make(200, "application/json", {}, "{}")},
+      {get("/9"), 11, false, false, make(200, "application/json", {{"Connection", "close"}}, "{}")},
+  };
+  std::mutex mu;
+  std::map<std::string, Response> by_path;
+  for (const auto& c : cases) {
+    const size_t sp = c.request.find(' ');
+    by_path[c.request.substr(sp + 1, c.request.find(' ', sp + 1) - sp - 1)] = c.response;
+  }
+  ServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  Server server(options, [&](Request&& req, Responder respond) {
+    std::lock_guard lock(mu);
+    respond(by_path.at(req.path));
+  });
+  ASSERT_TRUE(server.start());
+  for (const auto& c : cases) {
+    RawClient client;
+    ASSERT_TRUE(client.connect(server.port()));
+    ASSERT_TRUE(client.send(c.request));
+    const std::string raw = client.read_raw_response(c.head);
+    EXPECT_EQ(raw, beast_reference(c.response, c.version, c.keep_alive, c.head)) << c.request;
+  }
+}
+
+TEST(HttpServer, ManyConnectionsOverSeveralIoThreadsAnswerSynchronouslyAndFromOtherThreads) {
+  ServerOptions options;
+  options.io_threads = 3;
+  EchoServer s(options);
+  constexpr int kConnections = 9;
+  constexpr int kRequests = 20;
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int c = 0; c < kConnections; ++c) {
+    clients.emplace_back([&, c] {
+      RawClient client;
+      if (!client.connect(s.port())) return;
+      for (int i = 0; i < kRequests; ++i) {
+        // Every third answer comes from another thread (after 1 ms); the rest from the I/O thread itself.
+        const bool delayed = (i + c) % 3 == 0;
+        const std::string body = std::to_string(c) + ":" + std::to_string(i);
+        if (!client.send(delayed ? get("/delay?ms=1") : post("/p", body))) return;
+        auto r = client.read_response();
+        if (!r || r->status != 200) return;
+        const std::string want = delayed ? expected_echo("GET", "/delay", "ms=1", "") : expected_echo("POST", "/p", "", body);
+        if (r->body != want) return;
+        ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kConnections * kRequests);
 }
 
 TEST(HttpServer, PostRoundTripsBody) {
