@@ -1,8 +1,7 @@
 #include "engine/batch/batch_verifier.h"
 
-#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
-#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
@@ -51,32 +50,54 @@ bool VerifyJob::verify() const noexcept {
   return std::get<crypto::CoseKey>(key_).verify(message_, signature_);
 }
 
-// Design: one dispatcher thread takes whatever is queued (up to max_batch) and runs it with parallel_for
-// inside arena.execute, taking part in the work itself (the arena reserves its slot, so the arena has
-// `concurrency` threads: the dispatcher plus concurrency-1 TBB workers, which TBB's default worker pool
-// of hardware-1 threads can always supply). While a batch runs, new jobs accumulate, so batches grow
-// with load by themselves; when the queue is short the dispatcher starts at once (latency first). It
-// never waits for a batch to fill: the arena is idle whenever the dispatcher decides, so a wait could
-// only add latency. A batch's tail leaves threads idle for at most one job's time.
+// Design: one dispatcher thread takes whatever is queued (up to max_batch) as a batch and works through it
+// itself; when the batch holds more than one job and the arena has workers, it first enqueues helper tasks
+// (at most concurrency - 1) on the arena, and each helper claims jobs from the same batch (an atomic index)
+// until none is left. Nobody waits for anybody at the end of a batch: the dispatcher takes the next batch as
+// soon as every job of the current one has been claimed, and a helper simply returns. So the arena has at
+// most `concurrency` threads busy (the dispatcher plus concurrency-1 TBB workers, which TBB's default worker
+// pool of hardware-1 threads can always supply), a batch's tail never leaves a thread spinning at a join,
+// and a batch of one job (light load) runs on the dispatcher without involving TBB at all. While a batch
+// runs, new jobs accumulate, so batches grow with load by themselves; when the queue is short the
+// dispatcher starts at once (latency first). It never waits for a batch to fill.
 struct BatchVerifier::Impl {
   explicit Impl(const BatchVerifierOptions& o)
       : concurrency(o.concurrency > 0 ? o.concurrency : tbb::info::default_concurrency()),
         capacity(o.capacity > 0 ? o.capacity : 1),
         max_batch(o.max_batch > 0 ? o.max_batch : 1),
+        max_helpers(helpers_for(concurrency)),
         arena(concurrency, 1) {}
+
+  // Helpers are TBB workers: never more than the worker pool holds (the destructor waits for every enqueued
+  // helper, so each must be able to run), nor than the arena admits besides the dispatcher.
+  static int helpers_for(int concurrency) noexcept {
+    const auto parallelism = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
+    const int pool_workers = static_cast<int>(std::min<std::size_t>(parallelism, 1 << 16)) - 1;
+    return std::max(0, std::min(concurrency - 1, pool_workers));
+  }
+
+  // A batch shared by the dispatcher and its helpers. The last of them to leave frees it.
+  struct Batch {
+    std::vector<Node*> nodes;
+    std::atomic<std::size_t> next{0};  // the next unclaimed node
+    std::atomic<int> users{1};
+  };
 
   const int concurrency;
   const std::size_t capacity;
   const std::size_t max_batch;
+  const int max_helpers;
   tbb::task_arena arena;
 
   // Intrusive FIFO of accepted nodes (submitters push at the tail, the dispatcher pops at the head).
   std::mutex mu;
   std::condition_variable wake;
+  std::condition_variable helpers_idle;  // signalled (under mu) when the last running helper returns
   Node* head = nullptr;
   Node* tail = nullptr;
   bool dispatcher_waiting = false;
   bool stopping = false;
+  int helpers_running = 0;  // under mu: helper tasks enqueued on the arena and not yet returned
 
   std::atomic<std::size_t> outstanding{0};  // accepted, callback not yet returned
   std::atomic<bool> accepting{true};
@@ -84,7 +105,10 @@ struct BatchVerifier::Impl {
   std::atomic<uint64_t> submitted{0}, completed{0}, cancelled{0}, rejected{0}, batches{0};
   std::array<std::atomic<uint64_t>, kHistogramBuckets> histogram{};
 
+  std::atomic<Batch*> spare{nullptr};
   std::thread dispatcher;
+
+  ~Impl() { delete spare.load(std::memory_order_acquire); }
 
   // Counts first (so a test that saw its last callback sees the counters too), then runs the job and
   // its callback, then releases the capacity it held.
@@ -101,10 +125,67 @@ struct BatchVerifier::Impl {
     histogram[bucket].fetch_add(1, std::memory_order_relaxed);
   }
 
+  // Claims and runs jobs of `b` until none is left, then leaves it.
+  void work(Batch* b) noexcept {
+    const std::size_t n = b->nodes.size();
+    for (std::size_t i = b->next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = b->next.fetch_add(1, std::memory_order_relaxed)) {
+      finish(b->nodes[i], Action::kRun);
+    }
+    if (b->users.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(b);
+  }
+
+  // The last user of a batch keeps it for the dispatcher's next one (one spare), so that a busy verifier
+  // allocates no batch buffers.
+  void recycle(Batch* b) noexcept {
+    Batch* empty = nullptr;
+    if (!spare.compare_exchange_strong(empty, b, std::memory_order_acq_rel)) delete b;
+  }
+
+  Batch* new_batch() {
+    Batch* b = spare.exchange(nullptr, std::memory_order_acq_rel);
+    if (b == nullptr) return new Batch;
+    b->nodes.clear();
+    b->next.store(0, std::memory_order_relaxed);
+    b->users.store(1, std::memory_order_relaxed);
+    return b;
+  }
+
+  void helper(Batch* b) noexcept {
+    hb_acquire(b);
+    work(b);
+    std::lock_guard lock(mu);
+    if (--helpers_running == 0) helpers_idle.notify_all();
+  }
+
+  // Hands `b` to up to `want` arena workers; returns how many helper tasks were enqueued.
+  int enlist_helpers(Batch* b, int want) noexcept {
+    {
+      std::lock_guard lock(mu);
+      helpers_running += want;
+    }
+    b->users.fetch_add(want, std::memory_order_relaxed);
+    hb_release(b);
+    int enqueued = 0;
+    try {
+      for (; enqueued < want; ++enqueued) arena.enqueue([this, b] { helper(b); });
+    } catch (...) {
+      // Out of memory: the dispatcher works through the rest of the batch itself.
+    }
+    if (enqueued < want) {
+      const int missing = want - enqueued;
+      b->users.fetch_sub(missing, std::memory_order_relaxed);
+      std::lock_guard lock(mu);
+      helpers_running -= missing;
+      if (helpers_running == 0) helpers_idle.notify_all();
+    }
+    return enqueued;
+  }
+
   void run_dispatcher() {
-    std::vector<Node*> batch;
-    batch.reserve(max_batch);
     for (;;) {
+      Node* first = nullptr;
+      std::size_t n = 0;
       {
         std::unique_lock lock(mu);
         if (head == nullptr && !stopping) {
@@ -113,24 +194,36 @@ struct BatchVerifier::Impl {
           dispatcher_waiting = false;
         }
         if (stopping) break;
-        while (head != nullptr && batch.size() < max_batch) {
-          batch.push_back(head);
-          head = head->next;
-        }
+        first = head;
+        Node* last = head;
+        for (n = 1; n < max_batch && last->next != nullptr; ++n) last = last->next;
+        head = last->next;
+        last->next = nullptr;
         if (head == nullptr) tail = nullptr;
       }
-      record_batch(batch.size());
-      hb_release(&batch);
-      arena.execute([&] {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, batch.size(), 1),
-                          [&](const tbb::blocked_range<std::size_t>& r) {
-                            hb_acquire(&batch);
-                            for (std::size_t i = r.begin(); i != r.end(); ++i) finish(batch[i], Action::kRun);
-                            hb_release(&batch);
-                          });
-      });
-      hb_acquire(&batch);
-      batch.clear();
+      record_batch(n);
+      const int want = static_cast<int>(std::min<std::size_t>(n - 1, static_cast<std::size_t>(max_helpers)));
+      Batch* b = nullptr;
+      if (want > 0) {
+        try {
+          b = new_batch();
+          b->nodes.reserve(n);
+          for (Node* node = first; node != nullptr; node = node->next) b->nodes.push_back(node);
+        } catch (...) {
+          if (b != nullptr) recycle(b);  // out of memory: run the batch here, alone
+          b = nullptr;
+        }
+      }
+      if (b == nullptr) {
+        while (first != nullptr) {
+          Node* next = first->next;  // read before the node is freed
+          finish(first, Action::kRun);
+          first = next;
+        }
+        continue;
+      }
+      enlist_helpers(b, want);
+      work(b);
     }
     // Shutdown: nothing can be queued any more (stopping is set under mu); cancel what is left.
     Node* rest = nullptr;
@@ -160,8 +253,13 @@ BatchVerifier::~BatchVerifier() {
   }
   impl_->wake.notify_one();
   impl_->dispatcher.join();
-  // Every accepted job has had its callback: the dispatcher ran or cancelled all queued nodes, and
-  // enqueue() refuses new ones once `stopping` is set.
+  {
+    // Helpers still working through the dispatcher's last batch finish it.
+    std::unique_lock lock(impl_->mu);
+    impl_->helpers_idle.wait(lock, [&] { return impl_->helpers_running == 0; });
+  }
+  // Every accepted job has had its callback: the dispatcher and its helpers ran or cancelled all queued
+  // nodes, and enqueue() refuses new ones once `stopping` is set.
   SIGIL_CHECK(impl_->outstanding.load(std::memory_order_acquire) == 0);
 }
 

@@ -13,10 +13,11 @@
 //  - Memory is bounded: at most `capacity` accepted jobs exist at once; the queue never grows past it.
 //  - One heap allocation per accepted job (a node holding the job and the callback inline); no
 //    std::function; the dispatcher reuses its batch buffer.
-//  - Destruction cancels what has not started (VerifyJob callbacks get Verdict::kCancelled, run()
-//    callbacks get kUnavailable), lets running jobs finish, joins the dispatcher; no callback runs
-//    after the destructor returns. The owner must not call submit()/run() concurrently with or after
-//    the destructor except from callbacks (which are then rejected).
+//  - Destruction cancels what is still queued (VerifyJob callbacks get Verdict::kCancelled, run()
+//    callbacks get kUnavailable), lets the batch being worked through finish, joins the dispatcher and
+//    waits for the arena workers helping it; no callback runs after the destructor returns. The owner
+//    must not call submit()/run() concurrently with or after the destructor except from callbacks
+//    (which are then rejected).
 //  - Keys are copied into the job (they are immutable handles sharing one parsed OpenSSL key, so a copy
 //    is two reference-count increments): no lifetime contract for the caller. PublicKey/CoseKey::verify
 //    use a fresh or reset context per call, so arena threads interleaving keys never verify under a

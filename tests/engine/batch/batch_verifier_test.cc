@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -420,6 +421,55 @@ TEST(BatchVerifier, DestructionCancelsPendingJobsAndCallsEachBackOnce) {
     EXPECT_EQ(s.calls.load(), 1);
     EXPECT_EQ(s.verdict.load(), static_cast<int>(Verdict::kCancelled));
   }
+}
+
+// Two arena threads: the dispatcher hands a multi-job batch to a TBB worker (a helper) and takes the next
+// batch without waiting for it. Destroying the verifier while helpers still work through a batch must wait
+// for them: every job is called back exactly once (run or cancelled) and nothing runs after the destructor.
+TEST(BatchVerifier, DestructionWaitsForHelpersStillWorkingThroughABatch) {
+  constexpr int kJobs = 64;
+  std::vector<std::atomic<int>> calls(kJobs);
+  std::atomic<int> ran{0};
+  std::atomic<int> cancelled{0};
+  std::atomic<bool> destroyed{false};
+  std::atomic<int> after_destruction{0};
+  std::atomic<int> threads_seen{0};
+  std::mutex mu;
+  std::vector<std::thread::id> ids;
+  {
+    BatchVerifier verifier(BatchVerifierOptions{.concurrency = 2});
+    Gate gate;
+    auto started = gate.started.get_future();
+    ASSERT_TRUE(verifier.run([&] { return block_on(gate); }, [](Result<void>) {}));
+    started.wait();
+    for (int i = 0; i < kJobs; ++i) {
+      ASSERT_TRUE(verifier.run(
+          [&] {
+            std::this_thread::sleep_for(2ms);
+            {
+              std::lock_guard lock(mu);
+              if (std::find(ids.begin(), ids.end(), std::this_thread::get_id()) == ids.end()) {
+                ids.push_back(std::this_thread::get_id());
+                threads_seen.fetch_add(1);
+              }
+            }
+            return Result<void>();
+          },
+          [&, i](Result<void> r) {
+            if (destroyed.load()) after_destruction.fetch_add(1);
+            (r ? ran : cancelled).fetch_add(1);
+            calls[i].fetch_add(1);
+          }));
+    }
+    gate.release.set_value();  // all 64 queued: the next batch has them all, shared with a helper
+    std::this_thread::sleep_for(10ms);
+  }
+  destroyed.store(true);
+  EXPECT_EQ(after_destruction.load(), 0);
+  EXPECT_EQ(ran.load() + cancelled.load(), kJobs);
+  for (int i = 0; i < kJobs; ++i) EXPECT_EQ(calls[i].load(), 1) << "job " << i;
+  EXPECT_GE(ran.load(), 1);
+  EXPECT_LE(threads_seen.load(), 2);  // never more than `concurrency` arena threads
 }
 
 TEST(BatchVerifier, SubmitFromACallbackDuringShutdownIsRejected) {
