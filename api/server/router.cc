@@ -230,14 +230,18 @@ void Router::handle(http::Request&& req, const http::Responder& respond) {
     auto answer = [respond](Result<std::string> r) {
       respond(r ? json_response(200, std::move(*r)) : error_response(r.error(), ErrorStyle::kStandard));
     };
+    // The task runs at most once, so it hands its copy of `answer` on; the callback's copy answers only when
+    // the task was cancelled before it ran.
+    auto on_cancel = [answer](Result<void> ran) {
+      if (!ran) answer(std::unexpected(ran.error()));  // cancelled at shutdown: nobody else answers
+    };
     auto queued = verifier_->run(
-        [start_login, principal = std::move(*principal), params = std::move(*params), answer]() -> Result<void> {
-          start_login(principal, params, answer);
+        [start_login, principal = std::move(*principal), params = std::move(*params),
+         answer = std::move(answer)]() mutable -> Result<void> {
+          start_login(principal, params, std::move(answer));
           return {};
         },
-        [answer](Result<void> ran) {
-          if (!ran) answer(std::unexpected(ran.error()));  // cancelled at shutdown: nobody else answers
-        });
+        std::move(on_cancel));
     if (!queued) respond(error_response(queued.error(), ErrorStyle::kStandard));
   };
 

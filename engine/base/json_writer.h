@@ -57,9 +57,16 @@ class JsonWriter {
       first_.back() = false;
     }
   }
+  // Runs of characters that need no escaping (the common case: tokens, ids, base64) are appended in one go.
   void append_string(std::string_view v) {
+    out_.reserve(out_.size() + v.size() + 2);
     out_ += '"';
-    for (char c : v) {
+    size_t run = 0;  // start of the characters not yet copied
+    for (size_t i = 0; i < v.size(); ++i) {
+      const char c = v[i];
+      if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(v.data() + run, i - run);
+      run = i + 1;
       switch (c) {
         case '"': out_ += "\\\""; break;
         case '\\': out_ += "\\\\"; break;
@@ -68,16 +75,14 @@ class JsonWriter {
         case '\t': out_ += "\\t"; break;
         case '\b': out_ += "\\b"; break;
         case '\f': out_ += "\\f"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-            out_ += buf;
-          } else {
-            out_ += c;
-          }
+        default: {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out_ += buf;
+        }
       }
     }
+    out_.append(v.data() + run, v.size() - run);
     out_ += '"';
   }
 

@@ -1,6 +1,8 @@
 // service::Params (JSON and form bodies) and canonical_approval_data (API.md 0.3, 0.5).
 #include "api/service/params.h"
 
+#include "engine/base/json_writer.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -313,6 +315,22 @@ TEST(ApprovalData, RefusesNonObjectsAndDuplicates) {
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().status(), 400);
   }
+}
+
+// JsonWriter (which every response body goes through) copies runs of plain characters in bulk: escapes must
+// still land exactly where they were, between and around such runs.
+TEST(JsonWriterStrings, EscapesExactlyTheCharactersRfc8259RequiresAndCopiesTheRest) {
+  EXPECT_EQ(JsonWriter::quote(""), R"("")");
+  EXPECT_EQ(JsonWriter::quote("eyJhbGciOiJFUzI1NiJ9.e30.sig-_~/"), R"("eyJhbGciOiJFUzI1NiJ9.e30.sig-_~/")");
+  EXPECT_EQ(JsonWriter::quote("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(JsonWriter::quote("\"start"), R"("\"start")");
+  EXPECT_EQ(JsonWriter::quote("end\\"), R"("end\\")");
+  EXPECT_EQ(JsonWriter::quote("\n\r\t\b\f"), R"("\n\r\t\b\f")");
+  EXPECT_EQ(JsonWriter::quote(std::string("x\0y\x01\x1fz", 6)), R"("x\u0000y\u0001\u001fz")");
+  EXPECT_EQ(JsonWriter::quote("caf\xc3\xa9 \x7f"), "\"caf\xc3\xa9 \x7f\"");  // UTF-8 and DEL pass through
+  JsonWriter w;
+  w.begin_object().key("k\"1").string("v\n").key("n").number(-3).end_object();
+  EXPECT_EQ(w.str(), R"({"k\"1":"v\n","n":-3})");
 }
 
 }  // namespace
