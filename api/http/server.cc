@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <exception>
 #include <limits>
@@ -343,13 +344,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void append_number(size_t n) {
     char digits[24];
-    char* end = digits + sizeof digits;
-    char* p = end;
-    do {
-      *--p = static_cast<char>('0' + n % 10);
-      n /= 10;
-    } while (n != 0);
-    out_head_.append(p, end);
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);  // cannot fail: 24 digits fit
+    (void)ec;
+    out_head_.append(digits, end);
   }
 
   void append_field(std::string_view name, std::string_view value) {
